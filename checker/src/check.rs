@@ -1,0 +1,471 @@
+//! Checking a whole history: split by key (P-compositionality), search every
+//! key on all cores (largest first), and explain what was found.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::model::{
+    CounterModel, Import, KvAppendModel, ListAppendModel, Model, ModelKind, RegisterModel,
+    SetModel,
+};
+use crate::op::{History, Op};
+use crate::search::{self, Budget, KeyOp, Limits, SearchResult, NEVER};
+
+/// The configuration budget of a key's first round (then x8 per round).
+const FIRST_ROUND_CONFIGURATIONS: u64 = 1 << 16;
+
+/// How to check a history.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// The model every key is checked against.
+    pub model: ModelKind,
+    /// The registers' initial value (register models only); `null` when `None`.
+    pub initial: Option<Value>,
+    /// Keys not decided by this instant end `unknown`.
+    pub deadline: Option<Instant>,
+    /// Memory budget for each key's search, in bytes.
+    pub memory_bytes: usize,
+    /// Stop every other key once one key is found not linearizable (their
+    /// verdicts become unknown), as Porcupine does. The file's verdict is the
+    /// same; only the other keys' details are lost.
+    pub stop_at_first_violation: bool,
+}
+
+impl CheckOptions {
+    /// Options with no budget for `model`.
+    pub fn new(model: ModelKind) -> Self {
+        CheckOptions {
+            model,
+            initial: None,
+            deadline: None,
+            memory_bytes: usize::MAX,
+            stop_at_first_violation: false,
+        }
+    }
+}
+
+/// The verdict for a file (or a key), with its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Linearizable.
+    Valid,
+    /// A budget ran out before a verdict.
+    Unknown,
+    /// Not linearizable.
+    Invalid,
+}
+
+impl Verdict {
+    /// DESIGN.md's exit code: 0 valid, 1 anomaly, 2 unknown.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Valid => 0,
+            Verdict::Invalid => 1,
+            Verdict::Unknown => 2,
+        }
+    }
+
+    /// The verdict in words.
+    pub fn words(self) -> &'static str {
+        match self {
+            Verdict::Valid => "linearizable",
+            Verdict::Invalid => "NOT linearizable",
+            Verdict::Unknown => "unknown",
+        }
+    }
+}
+
+/// What was found for one key.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "verdict", rename_all = "lowercase")]
+pub enum KeyOutcome {
+    /// Linearizable, with a witness: op ids in the order they take effect.
+    Valid {
+        /// Op ids in witness order (written by `--witness`, not in reports).
+        #[serde(skip_serializing)]
+        witness: Vec<u64>,
+    },
+    /// Not linearizable.
+    Invalid(Box<Violation>),
+    /// No verdict within the budget.
+    Unknown {
+        /// Which budget ran out, in words.
+        reason: String,
+    },
+}
+
+/// One op as shown in an explanation.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpView {
+    /// The op's witness id.
+    pub id: u64,
+    /// The client process.
+    pub process: u64,
+    /// The op in words, e.g. `read -> 3`.
+    pub op: String,
+    /// 1-based line of the call in the input.
+    pub line: u64,
+    /// Call time in nanoseconds, when known.
+    pub call_time: Option<u64>,
+    /// Completion time in nanoseconds, when known.
+    pub ret_time: Option<u64>,
+    /// Whether the op crashed (its effect, if any, time unknown).
+    pub crashed: bool,
+    /// The node it went to, when known.
+    pub node: Option<String>,
+}
+
+/// A step of the longest linearizable prefix.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrefixStep {
+    /// The op placed.
+    #[serde(flatten)]
+    pub op: OpView,
+    /// The model state after it, in words.
+    pub state_after: String,
+}
+
+/// A linearizability violation on one key, with everything needed to explain it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Violation {
+    /// The longest linearizable prefix found, in order.
+    pub prefix: Vec<PrefixStep>,
+    /// The op that cannot be placed after any order of the prefix.
+    pub stuck_on: OpView,
+    /// What it needed, in words (e.g. `the register to hold 3`).
+    pub needed: String,
+    /// The state after the longest prefix.
+    pub state: String,
+    /// Distinct states it was tried in, in words.
+    pub seen: Vec<String>,
+    /// The whole explanation, in sentences.
+    pub explanation: String,
+}
+
+/// The result for one key.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyReport {
+    /// The key (`""` for single-key histories).
+    pub key: String,
+    /// Ops on this key (all of them, including failed ones).
+    pub ops: usize,
+    /// What was found.
+    #[serde(flatten)]
+    pub outcome: KeyOutcome,
+    /// Search configurations explored.
+    pub configurations: u64,
+    /// Time spent on this key, in milliseconds.
+    pub millis: f64,
+}
+
+impl KeyReport {
+    /// This key's verdict.
+    pub fn verdict(&self) -> Verdict {
+        match self.outcome {
+            KeyOutcome::Valid { .. } => Verdict::Valid,
+            KeyOutcome::Invalid(_) => Verdict::Invalid,
+            KeyOutcome::Unknown { .. } => Verdict::Unknown,
+        }
+    }
+}
+
+/// The result for a whole history.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The model used.
+    pub model: String,
+    /// The verdict: invalid if any key is, else unknown if any key is, else valid.
+    pub verdict: Verdict,
+    /// Client ops in the history.
+    pub ops: usize,
+    /// Per key, sorted by key.
+    pub keys: Vec<KeyReport>,
+}
+
+impl Report {
+    /// The witness of every key, when the history is linearizable.
+    pub fn witness(&self) -> Option<BTreeMap<String, Vec<u64>>> {
+        self.keys
+            .iter()
+            .map(|k| match &k.outcome {
+                KeyOutcome::Valid { witness } => Some((k.key.clone(), witness.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Checks `history` against `options.model`, every key on its own.
+///
+/// # Errors
+/// [`Error::ModelMismatch`] when an op does not fit the model.
+pub fn check(history: &History, options: &CheckOptions, source_name: &str) -> Result<Report> {
+    let initial = options.initial.as_ref();
+    let initial_only_for_registers = || Error::Undecided {
+        source_name: source_name.to_string(),
+        reason: format!("--initial applies to register models, not {}", options.model),
+    };
+    let report = match options.model {
+        ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv => {
+            let allow_cas = options.model != ModelKind::Register;
+            let mut model = RegisterModel::new(allow_cas, options.model.name());
+            if let Some(initial) = initial {
+                model = model.with_initial(initial);
+            }
+            check_with(model, history, options, source_name)?
+        }
+        _ if initial.is_some() => return Err(initial_only_for_registers()),
+        ModelKind::KvAppend => check_with(KvAppendModel, history, options, source_name)?,
+        ModelKind::Counter => check_with(CounterModel, history, options, source_name)?,
+        ModelKind::Set => check_with(SetModel::default(), history, options, source_name)?,
+        ModelKind::ListAppend => {
+            check_with(ListAppendModel::default(), history, options, source_name)?
+        }
+    };
+    Ok(report)
+}
+
+/// Groups `history`'s ops by key as the model's typed ops.
+pub(crate) fn import_by_key<M: Import>(
+    model: &mut M,
+    history: &History,
+    source_name: &str,
+) -> Result<BTreeMap<String, (usize, Vec<KeyOp<M>>)>> {
+    let mut by_key: BTreeMap<String, (usize, Vec<KeyOp<M>>)> = BTreeMap::new();
+    for (index, op) in history.ops.iter().enumerate() {
+        let entry = by_key.entry(op.key.clone()).or_default();
+        entry.0 += 1;
+        let imported = model.import(op).map_err(|reason| Error::ModelMismatch {
+            source_name: source_name.to_string(),
+            line: op.line,
+            reason,
+        })?;
+        if let Some((input, output)) = imported {
+            let ret = match (&output, op.ret) {
+                (Some(_), Some(ret)) => ret,
+                _ => NEVER,
+            };
+            entry.1.push(KeyOp {
+                index,
+                call: op.call,
+                ret,
+                input,
+                output,
+            });
+        }
+    }
+    Ok(by_key)
+}
+
+/// A key still to decide, with the work spent on it so far.
+struct Pending<M: Model> {
+    key: String,
+    count: usize,
+    ops: Vec<KeyOp<M>>,
+    configurations: u64,
+    millis: f64,
+}
+
+fn check_with<M: Import>(
+    mut model: M,
+    history: &History,
+    options: &CheckOptions,
+    source_name: &str,
+) -> Result<Report> {
+    let by_key = import_by_key(&mut model, history, source_name)?;
+    let mut pending: Vec<Pending<M>> = by_key
+        .into_iter()
+        .map(|(key, (count, ops))| Pending {
+            key,
+            count,
+            ops,
+            configurations: 0,
+            millis: 0.0,
+        })
+        .collect();
+    // Largest keys first, so one hard key does not start last and hold up the rest.
+    pending.sort_by_key(|p| std::cmp::Reverse(p.ops.len()));
+    let stop = AtomicBool::new(false);
+    let model = &model;
+    let mut keys: Vec<KeyReport> = Vec::with_capacity(pending.len());
+    // Rounds with a growing configuration budget: easy keys are decided in the
+    // first round even when a hard key would take the whole time budget. A key
+    // restarted in a later round repeats at most 1/8 of its work.
+    let mut round_budget = FIRST_ROUND_CONFIGURATIONS;
+    while !pending.is_empty() {
+        let limits = Limits {
+            deadline: options.deadline,
+            memory_bytes: options.memory_bytes,
+            configurations: round_budget,
+            stop: Some(&stop),
+        };
+        let results: Vec<(Pending<M>, SearchResult<M>)> = pending
+            .into_par_iter()
+            .map(|mut key| {
+                let started = Instant::now();
+                let (result, stats) = search::search(model, &key.ops, limits);
+                if options.stop_at_first_violation && matches!(result, SearchResult::Violation(_)) {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                key.millis += started.elapsed().as_secs_f64() * 1e3;
+                key.configurations += stats.configurations;
+                (key, result)
+            })
+            .collect();
+        pending = Vec::new();
+        for (key, result) in results {
+            let Pending {
+                key,
+                count,
+                ops,
+                configurations,
+                millis,
+            } = match result {
+                SearchResult::Unknown(Budget::Configurations) => {
+                    pending.push(key);
+                    continue;
+                }
+                _ => key,
+            };
+            let outcome = match result {
+                SearchResult::Unknown(Budget::Configurations) => {
+                    unreachable!("keys over the round budget go on to the next round")
+                }
+                SearchResult::Linearizable(order) => KeyOutcome::Valid {
+                    witness: order.iter().map(|&i| history.ops[i].id).collect(),
+                },
+                SearchResult::Violation(stuck) => {
+                    KeyOutcome::Invalid(Box::new(explain(model, history, &ops, &key, stuck)))
+                }
+                SearchResult::Unknown(budget) => KeyOutcome::Unknown {
+                    reason: match budget {
+                        Budget::Time => "the time budget ran out before a verdict".to_string(),
+                        Budget::Memory => format!(
+                            "the memory budget ({} MiB) ran out before a verdict",
+                            options.memory_bytes >> 20
+                        ),
+                        _ => "stopped: another key is not linearizable".to_string(),
+                    },
+                },
+            };
+            keys.push(KeyReport {
+                key,
+                ops: count,
+                outcome,
+                configurations,
+                millis,
+            });
+        }
+        round_budget = round_budget.saturating_mul(8);
+    }
+    keys.sort_by(|a, b| a.key.cmp(&b.key));
+    let verdict = keys
+        .iter()
+        .map(KeyReport::verdict)
+        .max()
+        .unwrap_or(Verdict::Valid);
+    Ok(Report {
+        model: options.model.name().to_string(),
+        verdict,
+        ops: history.ops.len(),
+        keys,
+    })
+}
+
+fn view<M: Model>(model: &M, op: &Op, typed: &KeyOp<M>) -> OpView {
+    OpView {
+        id: op.id,
+        process: op.process,
+        op: model.describe_op(&typed.input, typed.output.as_ref()),
+        line: op.line,
+        call_time: op.call_time,
+        ret_time: op.ret_time,
+        crashed: typed.output.is_none(),
+        node: op.node.clone(),
+    }
+}
+
+fn seconds(ns: u64) -> String {
+    format!("{:.3} s", ns as f64 / 1e9)
+}
+
+fn explain<M: Model>(
+    model: &M,
+    history: &History,
+    ops: &[KeyOp<M>],
+    key: &str,
+    stuck: search::Stuck<M>,
+) -> Violation {
+    let by_index = |i: usize| {
+        ops.iter()
+            .find(|op| op.index == i)
+            .expect("search results name ops of this key")
+    };
+    let prefix: Vec<PrefixStep> = stuck
+        .prefix
+        .iter()
+        .map(|(i, state)| PrefixStep {
+            op: view(model, &history.ops[*i], by_index(*i)),
+            state_after: model.describe_state(state),
+        })
+        .collect();
+    let typed = by_index(stuck.stuck_on);
+    let op = &history.ops[stuck.stuck_on];
+    let stuck_view = view(model, op, typed);
+    let output = typed
+        .output
+        .as_ref()
+        .expect("the op a search is stuck on has a known output");
+    let needed = model.describe_need(&typed.input, output);
+    let state = model.describe_state(&stuck.state);
+    let mut seen: Vec<String> = stuck.tried.iter().map(|s| model.describe_state(s)).collect();
+    if seen.is_empty() {
+        seen.push(state.clone());
+    }
+    let key_words = if key.is_empty() {
+        String::new()
+    } else {
+        format!("On key {key:?}: ")
+    };
+    let when = match (op.call_time, op.ret_time) {
+        (Some(call), Some(ret)) => format!(", called at {} and returned at {}", seconds(call), seconds(ret)),
+        _ => format!(", called on line {}", op.line),
+    };
+    let after = match prefix.last() {
+        Some(last) => {
+            let completed = match last.op.ret_time {
+                Some(t) if !last.op.crashed => format!(" (completed at {})", seconds(t)),
+                _ => String::new(),
+            };
+            format!(
+                "after the longest linearizable prefix ({} ops, ending with {} by process {}{completed})",
+                prefix.len(),
+                last.op.op,
+                last.op.process
+            )
+        }
+        None => "from the initial state".to_string(),
+    };
+    let explanation = format!(
+        "{key_words}{} by process {} (op {}{when}) cannot be placed: it needs {needed}, but {after} the state could only be {}.",
+        stuck_view.op,
+        stuck_view.process,
+        stuck_view.id,
+        seen.join(" or "),
+    );
+    Violation {
+        prefix,
+        stuck_on: stuck_view,
+        needed,
+        state,
+        seen,
+        explanation,
+    }
+}

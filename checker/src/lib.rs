@@ -1,0 +1,34 @@
+//! faultline's checker: histories in, verdicts out. Pure and synchronous: no
+//! async, no processes; clocks only to honour a deadline passed in.
+//!
+//! - [`history`]: the JSON Lines event record (DESIGN.md's field table).
+//! - [`format`]: readers for jsonl, Porcupine's etcd and kv logs, and
+//!   Jepsen/Knossos EDN; each pairs invokes and completions into a [`History`].
+//! - [`model`]: sequential specifications (register, cas-register, kv,
+//!   kv-append, counter, set, list-append).
+//! - [`search`]: the per-key linearizability search.
+//! - [`check`]: splits a history by key, searches every key on all cores and
+//!   explains violations.
+//! - [`witness`]: verifies a witness order independently of the search.
+//! - [`gen`]: synthetic histories from a simulated object, for tests and benchmarks.
+
+pub mod check;
+mod error;
+pub mod format;
+pub mod gen;
+pub mod history;
+pub mod model;
+mod op;
+#[doc(hidden)]
+pub mod oracle;
+pub mod search;
+mod values;
+pub mod witness;
+
+pub use check::{check, CheckOptions, KeyOutcome, KeyReport, Report, Verdict, Violation};
+pub use error::{Error, Result};
+pub use format::Format;
+pub use history::{Event, EventType, Process};
+pub use model::ModelKind;
+pub use op::{History, Op, Outcome};
+pub use values::{ValueTable, NULL_ID};

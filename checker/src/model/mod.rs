@@ -1,0 +1,151 @@
+//! Sequential specifications: what a single correct copy of the object would do.
+//!
+//! A model is shaped like Porcupine's `Model` and stateright's spec: an initial
+//! state and a deterministic `apply(state, input) -> (state, output)`. The
+//! search checks an observed output by comparing it with the one `apply` gives.
+
+mod counter;
+mod kv_append;
+mod list_append;
+mod register;
+mod set;
+
+pub use counter::{CounterModel, CounterOp, CounterRet};
+pub use kv_append::{KvAppendModel, KvAppendOp, KvAppendRet};
+pub use list_append::{ListAppendModel, ListOp, ListRet};
+pub use register::{RegOp, RegRet, RegisterModel};
+pub use set::{SetModel, SetOp, SetRet};
+
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use crate::op::Op;
+
+/// A deterministic sequential specification.
+pub trait Model: Send + Sync {
+    /// The object's state; small and cheap to hash (values are interned).
+    type State: Clone + Eq + Hash + Debug + Send + Sync;
+    /// What a call asks for.
+    type Input: Clone + Eq + Hash + Debug + Send + Sync;
+    /// What a call returns.
+    type Output: Clone + Eq + Hash + Debug + Send + Sync;
+
+    /// The state before any operation.
+    fn init(&self) -> Self::State;
+
+    /// What a correct sequential object does: the next state and the output.
+    fn apply(&self, state: &Self::State, input: &Self::Input) -> (Self::State, Self::Output);
+
+    /// The next state when `output` is what the object returns in `state`, else `None`.
+    fn step(
+        &self,
+        state: &Self::State,
+        input: &Self::Input,
+        output: &Self::Output,
+    ) -> Option<Self::State> {
+        let (next, expected) = self.apply(state, input);
+        (expected == *output).then_some(next)
+    }
+
+    /// True when `input` never changes the state (a read). A crashed read
+    /// constrains nothing and is dropped before the search.
+    fn is_read_only(&self, input: &Self::Input) -> bool;
+
+    /// True when an op that returned `output` leaves every state in which that
+    /// output is possible unchanged (a read, a compare-and-set that failed its
+    /// comparison). Such an op, once eligible and matching the current state,
+    /// is placed at once without branching.
+    fn is_identity_when_valid(&self, input: &Self::Input, output: &Self::Output) -> bool {
+        let _ = output;
+        self.is_read_only(input)
+    }
+
+    /// The op in words, e.g. `read -> 3`, `cas(1, 2) failed`; `output` is
+    /// `None` when unknown.
+    fn describe_op(&self, input: &Self::Input, output: Option<&Self::Output>) -> String;
+
+    /// The state in words, e.g. `3`, `[1, 2]`.
+    fn describe_state(&self, state: &Self::State) -> String;
+
+    /// What the op would have needed to see, in words: e.g. `the register to
+    /// hold 3`. Used to explain a violation.
+    fn describe_need(&self, input: &Self::Input, output: &Self::Output) -> String;
+}
+
+/// Turns a generic [`Op`] into the model's typed input and output.
+pub trait Import: Model {
+    /// The typed op, or `Ok(None)` when it cannot have had an effect or made an
+    /// observation (a failed op that observed nothing). A crashed op gets
+    /// `Some((input, None))`.
+    ///
+    /// # Errors
+    /// A message saying what `f` or value shape was expected.
+    fn import(&mut self, op: &Op) -> Result<Option<Imported<Self>>, String>;
+}
+
+/// A typed operation: its input and, when known, its output.
+pub type Imported<M> = (<M as Model>::Input, Option<<M as Model>::Output>);
+
+/// The models `faultline check --model` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ModelKind {
+    /// read / write of a register.
+    Register,
+    /// read / write / compare-and-set of a register.
+    CasRegister,
+    /// A map of registers with read / write / cas, checked per key.
+    Kv,
+    /// Porcupine's kv: get / put / append of strings, checked per key.
+    KvAppend,
+    /// add (increment, decrement) / read of an integer counter.
+    Counter,
+    /// add an element / read the whole set.
+    Set,
+    /// append a value / read the whole list.
+    ListAppend,
+}
+
+impl ModelKind {
+    /// Every model, in the order the CLI lists them.
+    pub const ALL: [ModelKind; 7] = [
+        ModelKind::Register,
+        ModelKind::CasRegister,
+        ModelKind::Kv,
+        ModelKind::KvAppend,
+        ModelKind::Counter,
+        ModelKind::Set,
+        ModelKind::ListAppend,
+    ];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Register => "register",
+            ModelKind::CasRegister => "cas-register",
+            ModelKind::Kv => "kv",
+            ModelKind::KvAppend => "kv-append",
+            ModelKind::Counter => "counter",
+            ModelKind::Set => "set",
+            ModelKind::ListAppend => "list-append",
+        }
+    }
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ModelKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        ModelKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
+                format!("unknown model {s:?}; expected one of {}", names.join(", "))
+            })
+    }
+}

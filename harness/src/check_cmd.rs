@@ -1,0 +1,222 @@
+//! `faultline check`: judge recorded histories, explain violations, write witnesses.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use checker::{format, CheckOptions, Format, KeyOutcome, ModelKind, Report, Verdict};
+use serde_json::{json, Value};
+
+use crate::cli::CheckArgs;
+use crate::EXIT_ERROR;
+
+/// How many prefix steps an explanation prints before eliding the rest.
+const PREFIX_SHOWN: usize = 8;
+
+pub fn run(args: CheckArgs) -> Result<u8> {
+    let format = match args.format.as_str() {
+        "auto" => None,
+        name => Some(name.parse::<Format>().map_err(anyhow::Error::msg)?),
+    };
+    let model = match &args.model {
+        Some(name) => Some(name.parse::<ModelKind>().map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let initial: Option<Value> = match &args.initial {
+        Some(text) => Some(
+            serde_json::from_str(text)
+                .with_context(|| format!("--initial {text:?} is not a JSON value (strings need quotes: '\"x\"')"))?,
+        ),
+        None => None,
+    };
+    let witness_dir = match &args.witness {
+        Some(path) if args.files.len() > 1 => {
+            std::fs::create_dir_all(path)
+                .with_context(|| format!("cannot create witness directory {}", path.display()))?;
+            true
+        }
+        _ => false,
+    };
+    let threads = rayon_threads();
+    let mut worst: Option<u8> = None;
+    for file in &args.files {
+        let code = match check_file(&args, file, format, model, initial.as_ref(), threads) {
+            Ok((report, format, millis)) => {
+                print_report(&args, file, &report, format, millis);
+                if let Some(path) = &args.witness {
+                    let target = if witness_dir {
+                        let name = file.file_name().map_or_else(
+                            || "history".into(),
+                            |n| n.to_string_lossy().into_owned(),
+                        );
+                        path.join(format!("{name}.json"))
+                    } else {
+                        path.clone()
+                    };
+                    write_witness(&report, &target, file)?;
+                }
+                report.verdict.exit_code()
+            }
+            Err(err) => {
+                if args.json {
+                    println!("{}", json!({"file": file, "verdict": "error", "error": format!("{err:#}")}));
+                }
+                eprintln!("faultline: error: {err:#}");
+                EXIT_ERROR
+            }
+        };
+        worst = Some(match worst {
+            None => code,
+            Some(prev) => most_serious(prev, code),
+        });
+    }
+    Ok(worst.unwrap_or(0))
+}
+
+/// DESIGN.md: across files the exit code is the most serious one, in the
+/// order 1 (anomaly), 3 (error), 2 (unknown), 0.
+pub fn most_serious(a: u8, b: u8) -> u8 {
+    let rank = |code: u8| match code {
+        1 => 3,
+        3 => 2,
+        2 => 1,
+        _ => 0,
+    };
+    if rank(a) >= rank(b) {
+        a
+    } else {
+        b
+    }
+}
+
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn check_file(
+    args: &CheckArgs,
+    file: &Path,
+    format: Option<Format>,
+    model: Option<ModelKind>,
+    initial: Option<&Value>,
+    threads: usize,
+) -> Result<(Report, Format, f64)> {
+    let started = Instant::now();
+    let name = file.display().to_string();
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {name}"))?;
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(err) => bail!("{name}: not UTF-8 text (byte {})", err.utf8_error().valid_up_to()),
+    };
+    let (history, format) = format::read(&text, &name, format)?;
+    for warning in &history.warnings {
+        eprintln!("faultline: warning: {warning}");
+    }
+    let model = match model.or(format.default_model()) {
+        Some(model) => model,
+        None => format::infer_model(&history, &name)?,
+    };
+    let options = CheckOptions {
+        model,
+        initial: initial.cloned(),
+        deadline: Some(started + args.timeout),
+        memory_bytes: (args.memory_mib << 20) / threads.max(1),
+        stop_at_first_violation: args.first_violation,
+    };
+    let report = checker::check(&history, &options, &name)?;
+    Ok((report, format, started.elapsed().as_secs_f64() * 1e3))
+}
+
+fn print_report(args: &CheckArgs, file: &Path, report: &Report, format: Format, millis: f64) {
+    if args.json {
+        let mut value = serde_json::to_value(report).expect("reports serialize");
+        value["file"] = json!(file);
+        value["format"] = json!(format.name());
+        value["millis"] = json!(millis);
+        println!("{value}");
+        return;
+    }
+    let keys = report.keys.len();
+    println!(
+        "{}: {} ({} ops, {} key{}, model {}, {:.1} ms)",
+        file.display(),
+        report.verdict.words(),
+        report.ops,
+        keys,
+        if keys == 1 { "" } else { "s" },
+        report.model,
+        millis
+    );
+    for key in &report.keys {
+        let label = if key.key.is_empty() && keys == 1 {
+            String::new()
+        } else {
+            format!("key {:?}: ", key.key)
+        };
+        match &key.outcome {
+            KeyOutcome::Valid { .. } => {}
+            KeyOutcome::Unknown { reason } => println!("  {label}unknown: {reason}"),
+            KeyOutcome::Invalid(violation) => {
+                println!("  {}", violation.explanation);
+                let n = violation.prefix.len();
+                if n > 0 {
+                    println!("  longest linearizable prefix ({n} ops):");
+                    let skip = n.saturating_sub(PREFIX_SHOWN);
+                    if skip > 0 {
+                        println!("    ... {skip} earlier ops");
+                    }
+                    for step in &violation.prefix[skip..] {
+                        println!(
+                            "    op {:>6}  process {:>4}  {:<28} -> state {}",
+                            step.op.id, step.op.process, step.op.op, step.state_after
+                        );
+                    }
+                }
+                println!(
+                    "  cannot place: op {} (process {}, line {}) {}",
+                    violation.stuck_on.id,
+                    violation.stuck_on.process,
+                    violation.stuck_on.line,
+                    violation.stuck_on.op
+                );
+            }
+        }
+    }
+    if report.verdict == Verdict::Unknown {
+        let undecided: Vec<&str> = report
+            .keys
+            .iter()
+            .filter(|k| k.verdict() == Verdict::Unknown)
+            .map(|k| k.key.as_str())
+            .collect();
+        println!("  undecided keys: {undecided:?}");
+    }
+}
+
+fn write_witness(report: &Report, target: &PathBuf, file: &Path) -> Result<()> {
+    match report.witness() {
+        Some(witness) => {
+            let text = serde_json::to_string(&witness).expect("witnesses serialize");
+            std::fs::write(target, text)
+                .with_context(|| format!("cannot write witness {}", target.display()))?;
+        }
+        None => eprintln!(
+            "faultline: no witness for {}: it is not proven linearizable",
+            file.display()
+        ),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::most_serious;
+
+    #[test]
+    fn anomaly_outranks_error_outranks_unknown_outranks_valid() {
+        assert_eq!(most_serious(0, 2), 2);
+        assert_eq!(most_serious(2, 3), 3);
+        assert_eq!(most_serious(3, 1), 1);
+        assert_eq!(most_serious(1, 0), 1);
+    }
+}

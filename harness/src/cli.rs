@@ -1,0 +1,100 @@
+//! Command-line definitions (clap).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// faultline: a Jepsen-style linearizability testing harness.
+#[derive(Debug, Parser)]
+#[command(name = "faultline", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check recorded histories for linearizability.
+    Check(CheckArgs),
+    /// Write a synthetic history (a simulated object; linearizable unless --anomaly).
+    Gen(GenArgs),
+    /// Run a raftkv reference node (see docs/raftkv.md; `faultline raftkv --help`).
+    Raftkv {
+        /// The node's flags, passed through unchanged.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
+}
+
+/// Options of `faultline check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// History files to check.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Input format: auto, jsonl, porcupine-etcd, porcupine-kv, edn.
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+    /// Model: register, cas-register, kv, kv-append, counter, set, list-append.
+    /// Default: the format's (porcupine-etcd and edn: cas-register;
+    /// porcupine-kv: kv-append; jsonl: inferred from the ops).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Time budget per file; keys not decided by then are unknown.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Memory budget for the search, in MiB, shared by the keys searched at once.
+    #[arg(long, default_value_t = 4096)]
+    pub memory_mib: usize,
+    /// Initial value of register models (JSON), instead of null.
+    #[arg(long)]
+    pub initial: Option<String>,
+    /// Write the witness (key -> op ids in linearization order) here; with
+    /// several files, a directory that gets `<file name>.json` per file.
+    #[arg(long)]
+    pub witness: Option<PathBuf>,
+    /// Stop checking the other keys of a file once one key is not
+    /// linearizable (Porcupine's behaviour): faster, same verdict, fewer details.
+    #[arg(long)]
+    pub first_violation: bool,
+    /// Print one JSON object per file instead of words.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `faultline gen`.
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Model of the simulated object: register, cas-register, kv, kv-append,
+    /// counter, set, list-append.
+    #[arg(long, default_value = "kv")]
+    pub model: String,
+    /// Independent keys.
+    #[arg(long, default_value_t = 10)]
+    pub keys: usize,
+    /// Operations per key.
+    #[arg(long, default_value_t = 100)]
+    pub ops_per_key: usize,
+    /// Concurrent clients per key.
+    #[arg(long, default_value_t = 5)]
+    pub clients: usize,
+    /// Probability that an op crashes (info).
+    #[arg(long, default_value_t = 0.01)]
+    pub crash_rate: f64,
+    /// Probability that a write fails definitely.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Values written are drawn from 1..=N; 0 makes every value unique.
+    #[arg(long, default_value_t = 5)]
+    pub values: u32,
+    /// Seed; the same seed gives the same history.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Inject one anomaly: a read of a value that was never written.
+    #[arg(long)]
+    pub anomaly: bool,
+    /// Output file (default: standard output).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}

@@ -1,0 +1,44 @@
+//! The `faultline` command. Subcommands live one per file; this only parses
+//! the command line and maps results to DESIGN.md's exit codes.
+
+mod check_cmd;
+mod cli;
+mod gen_cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Exit code for a harness, target or usage error (DESIGN.md).
+const EXIT_ERROR: u8 = 3;
+
+fn main() -> ExitCode {
+    // `faultline raftkv ARGS...` runs a reference node, so a fresh checkout
+    // needs no second binary. Its flags pass through untouched.
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|sub| sub == "raftkv") {
+        return raftkv::main_from_args(std::iter::once("faultline raftkv".into()).chain(args));
+    }
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Help and version are not errors; every usage error exits 3
+            // (DESIGN.md), not clap's default 2.
+            let code = if err.use_stderr() { EXIT_ERROR } else { 0 };
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        cli::Command::Check(args) => check_cmd::run(args),
+        cli::Command::Gen(args) => gen_cmd::run(args),
+        cli::Command::Raftkv { .. } => unreachable!("handled before clap parses"),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("faultline: error: {err:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}

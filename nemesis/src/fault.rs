@@ -1,0 +1,223 @@
+//! The `--nemesis` list: which faults a run injects.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Shape, Target};
+
+/// One item of the `--nemesis` list. `None` in the option means "pick one
+/// at random by seed each time".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "fault", content = "option")]
+pub enum FaultSpec {
+    /// `partition` or `partition:SHAPE`.
+    Partition(Option<Shape>),
+    /// `pause` or `pause:TARGET`.
+    Pause(Option<Target>),
+    /// `kill` or `kill:TARGET`.
+    Kill(Option<Target>),
+}
+
+impl FaultSpec {
+    /// The fault words `--nemesis` accepts.
+    pub const WORDS: [&'static str; 4] = ["none", "partition", "pause", "kill"];
+}
+
+impl fmt::Display for FaultSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FaultSpec::Partition(None) => f.write_str("partition"),
+            FaultSpec::Partition(Some(shape)) => write!(f, "partition:{shape}"),
+            FaultSpec::Pause(None) => f.write_str("pause"),
+            FaultSpec::Pause(Some(target)) => write!(f, "pause:{target}"),
+            FaultSpec::Kill(None) => f.write_str("kill"),
+            FaultSpec::Kill(Some(target)) => write!(f, "kill:{target}"),
+        }
+    }
+}
+
+/// The faults of a run, parsed from `--nemesis` (e.g.
+/// `partition:halves,pause:leader,kill`). `none` (or an empty mix) runs no faults.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultMix(pub Vec<FaultSpec>);
+
+impl FaultMix {
+    /// Whether the mix injects no faults at all.
+    #[must_use]
+    pub fn is_none(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for FaultMix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        let words: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&words.join(","))
+    }
+}
+
+fn valid_list(words: impl IntoIterator<Item = &'static str>) -> String {
+    words.into_iter().collect::<Vec<_>>().join(", ")
+}
+
+fn parse_option<T: Copy>(
+    list: &str,
+    fault: &str,
+    word: Option<&str>,
+    all: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<Option<T>, Error> {
+    let Some(word) = word else {
+        return Ok(None);
+    };
+    all.iter()
+        .copied()
+        .find(|&item| name(item) == word)
+        .map(Some)
+        .ok_or_else(|| Error::UnknownOption {
+            list: list.to_owned(),
+            fault: fault.to_owned(),
+            word: word.to_owned(),
+            valid: valid_list(all.iter().map(|&item| name(item))),
+        })
+}
+
+impl FromStr for FaultMix {
+    type Err = Error;
+
+    /// Parses a comma list; spaces around items are ignored.
+    ///
+    /// # Errors
+    /// `UnknownFault` or `UnknownOption` naming the bad word and the valid
+    /// ones; `BadFaultList` for an empty item or `none` next to real faults.
+    fn from_str(list: &str) -> Result<Self, Self::Err> {
+        let bad = |reason| Error::BadFaultList {
+            list: list.to_owned(),
+            reason,
+        };
+        let items: Vec<&str> = list.split(',').map(str::trim).collect();
+        if items.iter().any(|item| item.is_empty()) {
+            return Err(bad("an item is empty (two commas, or a comma at an end)"));
+        }
+        if items.contains(&"none") {
+            return if items.len() == 1 {
+                Ok(FaultMix::default())
+            } else {
+                Err(bad("`none` cannot be combined with faults"))
+            };
+        }
+        let mut faults = Vec::with_capacity(items.len());
+        for item in items {
+            let (fault, option) = match item.split_once(':') {
+                Some((fault, option)) => (fault, Some(option)),
+                None => (item, None),
+            };
+            let spec = match fault {
+                "partition" => FaultSpec::Partition(parse_option(
+                    list,
+                    fault,
+                    option,
+                    &Shape::ALL,
+                    Shape::as_str,
+                )?),
+                "pause" => FaultSpec::Pause(parse_option(
+                    list,
+                    fault,
+                    option,
+                    &Target::ALL,
+                    Target::as_str,
+                )?),
+                "kill" => FaultSpec::Kill(parse_option(
+                    list,
+                    fault,
+                    option,
+                    &Target::ALL,
+                    Target::as_str,
+                )?),
+                _ => {
+                    return Err(Error::UnknownFault {
+                        list: list.to_owned(),
+                        word: fault.to_owned(),
+                        valid: valid_list(FaultSpec::WORDS),
+                    })
+                }
+            };
+            faults.push(spec);
+        }
+        Ok(FaultMix(faults))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_faults_with_and_without_options() {
+        let mix: FaultMix = "partition:halves, pause:leader,kill,partition"
+            .parse()
+            .expect("a valid list");
+        assert_eq!(
+            mix.0,
+            vec![
+                FaultSpec::Partition(Some(Shape::Halves)),
+                FaultSpec::Pause(Some(Target::Leader)),
+                FaultSpec::Kill(None),
+                FaultSpec::Partition(None),
+            ]
+        );
+        assert_eq!(
+            mix.to_string(),
+            "partition:halves,pause:leader,kill,partition"
+        );
+    }
+
+    #[test]
+    fn none_means_no_faults() {
+        let mix: FaultMix = "none".parse().expect("none is valid");
+        assert!(mix.is_none());
+        assert!("none,kill".parse::<FaultMix>().is_err());
+    }
+
+    #[test]
+    fn typo_in_a_fault_names_the_word_and_the_valid_ones() {
+        let error = "partition,pasue"
+            .parse::<FaultMix>()
+            .expect_err("pasue is a typo")
+            .to_string();
+        assert!(error.contains("\"pasue\""), "{error}");
+        assert!(error.contains("none, partition, pause, kill"), "{error}");
+    }
+
+    #[test]
+    fn typo_in_a_shape_names_the_word_and_the_valid_shapes() {
+        let error = "partition:halfs"
+            .parse::<FaultMix>()
+            .expect_err("halfs is a typo")
+            .to_string();
+        assert!(error.contains("\"halfs\""), "{error}");
+        assert!(
+            error.contains("one, halves, ring, bridge, leader, oneway"),
+            "{error}"
+        );
+        let error = "kill:ring"
+            .parse::<FaultMix>()
+            .expect_err("ring is a shape, not a target")
+            .to_string();
+        assert!(
+            error.contains("one, minority, majority, leader, all"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn rejects_empty_items() {
+        assert!("kill,,pause".parse::<FaultMix>().is_err());
+        assert!("".parse::<FaultMix>().is_err());
+    }
+}

@@ -1,0 +1,126 @@
+//! The seeded plan of faults: which fault comes next, on which nodes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::rng::Rng;
+use crate::{FaultMix, FaultSpec, NodeId, Partition, Shape, Target};
+
+/// One fault, fully planned: what a `Nemesis` applies and later undoes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "fault")]
+pub enum Fault {
+    /// Cut the links of a partition (undone by healing every link).
+    Partition(Partition),
+    /// SIGSTOP these nodes (undone by SIGCONT).
+    Pause {
+        /// How they were chosen.
+        target: Target,
+        /// The nodes, sorted.
+        nodes: Vec<NodeId>,
+    },
+    /// SIGKILL these nodes (undone by restarting them).
+    Kill {
+        /// How they were chosen.
+        target: Target,
+        /// The nodes, sorted.
+        nodes: Vec<NodeId>,
+    },
+}
+
+/// A seeded generator of faults from a mix: the same seed, mix, cluster
+/// size and leader answers give the same faults.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    mix: FaultMix,
+    count: usize,
+    rng: Rng,
+}
+
+impl Schedule {
+    /// A schedule for a cluster of `count` nodes.
+    #[must_use]
+    pub fn new(mix: FaultMix, count: usize, seed: u64) -> Self {
+        Self {
+            mix,
+            count,
+            rng: Rng::new(seed),
+        }
+    }
+
+    /// The mix this schedule draws from.
+    #[must_use]
+    pub fn mix(&self) -> &FaultMix {
+        &self.mix
+    }
+
+    /// The next fault, or `None` when the mix is `none` (or the cluster empty).
+    /// `leader` is asked for by leader shapes and targets only.
+    pub fn next_fault(&mut self, leader: Option<NodeId>) -> Option<Fault> {
+        if self.mix.is_none() || self.count == 0 {
+            return None;
+        }
+        let spec = *self.rng.pick(&self.mix.0);
+        Some(match spec {
+            FaultSpec::Partition(shape) => {
+                let shape = shape.unwrap_or_else(|| *self.rng.pick(&Shape::ALL));
+                Fault::Partition(Partition::plan(shape, self.count, leader, &mut self.rng))
+            }
+            FaultSpec::Pause(target) => {
+                let target = target.unwrap_or_else(|| *self.rng.pick(&Target::ALL));
+                Fault::Pause {
+                    target,
+                    nodes: target.pick(self.count, leader, &mut self.rng),
+                }
+            }
+            FaultSpec::Kill(target) => {
+                let target = target.unwrap_or_else(|| *self.rng.pick(&Target::ALL));
+                Fault::Kill {
+                    target,
+                    nodes: target.pick(self.count, leader, &mut self.rng),
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_gives_same_faults() {
+        let mix: FaultMix = "partition,pause,kill".parse().expect("valid mix");
+        let mut a = Schedule::new(mix.clone(), 5, 77);
+        let mut b = Schedule::new(mix, 5, 77);
+        for _ in 0..50 {
+            assert_eq!(a.next_fault(Some(NodeId(1))), b.next_fault(Some(NodeId(1))));
+        }
+    }
+
+    #[test]
+    fn bare_faults_eventually_pick_every_shape_and_target() {
+        let mix: FaultMix = "partition,kill".parse().expect("valid mix");
+        let mut schedule = Schedule::new(mix, 5, 1);
+        let mut shapes = std::collections::BTreeSet::new();
+        let mut targets = std::collections::BTreeSet::new();
+        for _ in 0..500 {
+            match schedule.next_fault(None) {
+                Some(Fault::Partition(partition)) => {
+                    shapes.insert(partition.shape);
+                }
+                Some(Fault::Kill { target, .. }) => {
+                    targets.insert(target);
+                }
+                other => panic!("the mix has only partitions and kills, got {other:?}"),
+            }
+        }
+        assert_eq!(shapes.len(), Shape::ALL.len());
+        assert_eq!(targets.len(), Target::ALL.len());
+    }
+
+    #[test]
+    fn none_plans_nothing() {
+        let mut schedule = Schedule::new(FaultMix::default(), 3, 1);
+        assert_eq!(schedule.next_fault(None), None);
+    }
+}

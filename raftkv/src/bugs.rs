@@ -1,0 +1,152 @@
+//! The `--bug` switches: each breaks exactly one Raft rule, on purpose.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One deliberate bug, named as on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Bug {
+    /// Any node answers reads from its local state without confirming leadership.
+    StaleRead,
+    /// The leader acknowledges a write once it is in its own log, before a majority has it.
+    EarlyAck,
+    /// Votes are granted without the §5.4.1 up-to-date check.
+    VoteWithoutLogCheck,
+    /// The leader commits entries of earlier terms by counting replicas (Figure 8).
+    CommitPreviousTerm,
+    /// Term, vote and log live in memory only: a restarted node comes back empty.
+    VolatileState,
+    /// The leader answers reads locally while a tick-counted lease looks valid.
+    LeaseRead,
+}
+
+impl Bug {
+    /// Every switch, in the order the documentation lists them.
+    pub const ALL: [Bug; 6] = [
+        Bug::StaleRead,
+        Bug::EarlyAck,
+        Bug::VoteWithoutLogCheck,
+        Bug::CommitPreviousTerm,
+        Bug::VolatileState,
+        Bug::LeaseRead,
+    ];
+
+    /// The command-line name of the switch.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::StaleRead => "stale-read",
+            Bug::EarlyAck => "early-ack",
+            Bug::VoteWithoutLogCheck => "vote-without-log-check",
+            Bug::CommitPreviousTerm => "commit-previous-term",
+            Bug::VolatileState => "volatile-state",
+            Bug::LeaseRead => "lease-read",
+        }
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Bug {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Bug::ALL
+            .into_iter()
+            .find(|bug| bug.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Bug::ALL.iter().map(|bug| bug.name()).collect();
+                format!("unknown bug {s:?}; expected one of: {}", names.join(", "))
+            })
+    }
+}
+
+/// The set of switches a node runs with; all off by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bugs {
+    /// See [`Bug::StaleRead`].
+    pub stale_read: bool,
+    /// See [`Bug::EarlyAck`].
+    pub early_ack: bool,
+    /// See [`Bug::VoteWithoutLogCheck`].
+    pub vote_without_log_check: bool,
+    /// See [`Bug::CommitPreviousTerm`].
+    pub commit_previous_term: bool,
+    /// See [`Bug::VolatileState`].
+    pub volatile_state: bool,
+    /// See [`Bug::LeaseRead`].
+    pub lease_read: bool,
+}
+
+impl Bugs {
+    /// The set holding exactly `bugs`.
+    pub fn from_list(bugs: &[Bug]) -> Bugs {
+        let mut set = Bugs::default();
+        for bug in bugs {
+            *set.flag_mut(*bug) = true;
+        }
+        set
+    }
+
+    /// The switches that are on, in documentation order.
+    pub fn enabled(&self) -> Vec<Bug> {
+        Bug::ALL
+            .into_iter()
+            .filter(|bug| self.is_on(*bug))
+            .collect()
+    }
+
+    /// Whether `bug` is switched on.
+    pub fn is_on(&self, bug: Bug) -> bool {
+        match bug {
+            Bug::StaleRead => self.stale_read,
+            Bug::EarlyAck => self.early_ack,
+            Bug::VoteWithoutLogCheck => self.vote_without_log_check,
+            Bug::CommitPreviousTerm => self.commit_previous_term,
+            Bug::VolatileState => self.volatile_state,
+            Bug::LeaseRead => self.lease_read,
+        }
+    }
+
+    fn flag_mut(&mut self, bug: Bug) -> &mut bool {
+        match bug {
+            Bug::StaleRead => &mut self.stale_read,
+            Bug::EarlyAck => &mut self.early_ack,
+            Bug::VoteWithoutLogCheck => &mut self.vote_without_log_check,
+            Bug::CommitPreviousTerm => &mut self.commit_previous_term,
+            Bug::VolatileState => &mut self.volatile_state,
+            Bug::LeaseRead => &mut self.lease_read,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bug_name_round_trips() {
+        for bug in Bug::ALL {
+            assert_eq!(bug.name().parse::<Bug>(), Ok(bug));
+        }
+    }
+
+    #[test]
+    fn unknown_bug_name_lists_the_known_ones() {
+        let error = "fast-commit".parse::<Bug>().unwrap_err();
+        assert!(
+            error.contains("stale-read") && error.contains("lease-read"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn from_list_sets_only_the_named_switches() {
+        let bugs = Bugs::from_list(&[Bug::EarlyAck, Bug::LeaseRead]);
+        assert_eq!(bugs.enabled(), vec![Bug::EarlyAck, Bug::LeaseRead]);
+        assert!(!bugs.stale_read && !bugs.volatile_state);
+    }
+}

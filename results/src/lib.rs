@@ -1,0 +1,1 @@
+//! The run store, streaming history writer and reports. Not yet built.

@@ -1,0 +1,1 @@
+//! Clients and operation generators for each target protocol. Not yet built.
