@@ -11,8 +11,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::model::{
-    CounterModel, Import, KvAppendModel, ListAppendModel, Model, ModelKind, RegisterModel,
-    SetModel,
+    CounterModel, Import, KvAppendModel, ListAppendModel, Model, ModelKind, RegisterModel, SetModel,
 };
 use crate::op::{History, Op};
 use crate::search::{self, Budget, KeyOp, Limits, SearchResult, NEVER};
@@ -210,7 +209,10 @@ pub fn check(history: &History, options: &CheckOptions, source_name: &str) -> Re
     let initial = options.initial.as_ref();
     let initial_only_for_registers = || Error::Undecided {
         source_name: source_name.to_string(),
-        reason: format!("--initial applies to register models, not {}", options.model),
+        reason: format!(
+            "--initial applies to register models, not {}",
+            options.model
+        ),
     };
     let report = match options.model {
         ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv => {
@@ -232,13 +234,16 @@ pub fn check(history: &History, options: &CheckOptions, source_name: &str) -> Re
     Ok(report)
 }
 
+/// Per key: how many ops it has in all, and those that take part in the check.
+pub(crate) type ByKey<M> = BTreeMap<String, (usize, Vec<KeyOp<M>>)>;
+
 /// Groups `history`'s ops by key as the model's typed ops.
 pub(crate) fn import_by_key<M: Import>(
     model: &mut M,
     history: &History,
     source_name: &str,
-) -> Result<BTreeMap<String, (usize, Vec<KeyOp<M>>)>> {
-    let mut by_key: BTreeMap<String, (usize, Vec<KeyOp<M>>)> = BTreeMap::new();
+) -> Result<ByKey<M>> {
+    let mut by_key: ByKey<M> = BTreeMap::new();
     for (index, op) in history.ops.iter().enumerate() {
         let entry = by_key.entry(op.key.clone()).or_default();
         entry.0 += 1;
@@ -425,7 +430,11 @@ fn explain<M: Model>(
         .expect("the op a search is stuck on has a known output");
     let needed = model.describe_need(&typed.input, output);
     let state = model.describe_state(&stuck.state);
-    let mut seen: Vec<String> = stuck.tried.iter().map(|s| model.describe_state(s)).collect();
+    let mut seen: Vec<String> = stuck
+        .tried
+        .iter()
+        .map(|s| model.describe_state(s))
+        .collect();
     if seen.is_empty() {
         seen.push(state.clone());
     }
@@ -435,7 +444,11 @@ fn explain<M: Model>(
         format!("On key {key:?}: ")
     };
     let when = match (op.call_time, op.ret_time) {
-        (Some(call), Some(ret)) => format!(", called at {} and returned at {}", seconds(call), seconds(ret)),
+        (Some(call), Some(ret)) => format!(
+            ", called at {} and returned at {}",
+            seconds(call),
+            seconds(ret)
+        ),
         _ => format!(", called on line {}", op.line),
     };
     let after = match prefix.last() {

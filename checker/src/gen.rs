@@ -272,7 +272,9 @@ fn random_input(options: &GenOptions, rng: &mut Rng, unique: &mut u64) -> (&'sta
 /// Runs the effects in effect-time order through a plain sequential object
 /// and fills in every op's output.
 fn apply_effects(model: ModelKind, ops: &mut [SimOp]) {
-    let mut order: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].effect.is_some()).collect();
+    let mut order: Vec<usize> = (0..ops.len())
+        .filter(|&i| ops[i].effect.is_some())
+        .collect();
     order.sort_by_key(|&i| (ops[i].effect, ops[i].invoke));
     let mut register = Value::Null;
     let mut counter: i64 = 0;
@@ -371,7 +373,10 @@ mod tests {
             ..GenOptions::default()
         };
         let events = generate(&options);
-        let invokes = events.iter().filter(|e| e.kind == EventType::Invoke).count();
+        let invokes = events
+            .iter()
+            .filter(|e| e.kind == EventType::Invoke)
+            .count();
         assert_eq!(invokes, 200);
         assert_eq!(events.len(), 400);
     }

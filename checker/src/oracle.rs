@@ -40,7 +40,12 @@ fn all_keys<M: Import>(mut model: M, history: &History) -> bool {
     })
 }
 
-fn try_orders<M: Import>(model: &M, ops: &[KeyOp<M>], placed: &mut [bool], state: M::State) -> bool {
+fn try_orders<M: Import>(
+    model: &M,
+    ops: &[KeyOp<M>],
+    placed: &mut [bool],
+    state: M::State,
+) -> bool {
     let required_left = ops
         .iter()
         .zip(placed.iter())
@@ -54,7 +59,11 @@ fn try_orders<M: Import>(model: &M, ops: &[KeyOp<M>], placed: &mut [bool], state
         }
         // An op can go next only if no unplaced op returned before it was called.
         let blocked = ops.iter().zip(placed.iter()).any(|(other, &p)| {
-            let other_ret = if other.output.is_some() { other.ret } else { NEVER };
+            let other_ret = if other.output.is_some() {
+                other.ret
+            } else {
+                NEVER
+            };
             !p && other_ret < ops[i].call
         });
         if blocked {

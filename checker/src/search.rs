@@ -246,7 +246,9 @@ impl EntryList {
             entries.push((op, !is_return));
             times.push(time);
         }
-        let next = (0..=n as u32).map(|i| if i == sentinel { 0 } else { i + 1 }).collect();
+        let next = (0..=n as u32)
+            .map(|i| if i == sentinel { 0 } else { i + 1 })
+            .collect();
         let prev = (0..=n as u32)
             .map(|i| if i == 0 { sentinel } else { i - 1 })
             .collect();
@@ -480,7 +482,9 @@ pub fn search<M: Model>(model: &M, ops: &[KeyOp<M>], limits: Limits) -> (SearchR
                 let prefix = frames.iter().filter_map(|f| f.placed).collect();
                 best = Some((req_done, prefix, frame.state));
             }
-            let frame = frames.pop().expect("the stack is not empty inside the loop");
+            let frame = frames
+                .pop()
+                .expect("the stack is not empty inside the loop");
             candidates.truncate(frame.candidates_start);
             let Some(placed) = frame.placed else {
                 break;
@@ -534,7 +538,10 @@ pub fn search<M: Model>(model: &M, ops: &[KeyOp<M>], limits: Limits) -> (SearchR
             }
         }
         let dominated = match seen {
-            Some(e) => memo_entries[e].used.iter().any(|u| u.is_subset_of(&used_opt)),
+            Some(e) => memo_entries[e]
+                .used
+                .iter()
+                .any(|u| u.is_subset_of(&used_opt)),
             None => false,
         };
         if dominated {
@@ -637,7 +644,13 @@ mod tests {
     use super::*;
     use crate::model::{RegOp, RegRet, RegisterModel};
 
-    fn op(index: usize, call: u64, ret: u64, input: RegOp, output: Option<RegRet>) -> KeyOp<RegisterModel> {
+    fn op(
+        index: usize,
+        call: u64,
+        ret: u64,
+        input: RegOp,
+        output: Option<RegRet>,
+    ) -> KeyOp<RegisterModel> {
         KeyOp {
             index,
             call,
@@ -706,7 +719,13 @@ mod tests {
         let model = RegisterModel::new(true, "kv");
         let ops: Vec<_> = (0..20)
             .map(|i| op(i, 0, 100, RegOp::Write(i as u32 % 3), Some(RegRet::WriteOk)))
-            .chain(std::iter::once(op(20, 0, 100, RegOp::Read, Some(RegRet::ReadOk(7)))))
+            .chain(std::iter::once(op(
+                20,
+                0,
+                100,
+                RegOp::Read,
+                Some(RegRet::ReadOk(7)),
+            )))
             .collect();
         let limits = Limits {
             memory_bytes: 1,

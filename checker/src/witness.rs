@@ -8,8 +8,7 @@ use serde_json::Value;
 
 use crate::check::import_by_key;
 use crate::model::{
-    CounterModel, Import, KvAppendModel, ListAppendModel, ModelKind, RegisterModel,
-    SetModel,
+    CounterModel, Import, KvAppendModel, ListAppendModel, ModelKind, RegisterModel, SetModel,
 };
 use crate::op::History;
 use crate::search::NEVER;

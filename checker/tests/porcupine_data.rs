@@ -25,7 +25,9 @@ fn check_file(path: &std::path::Path, format: Format, model: ModelKind, expected
     let report = check(&history, &options, &name).expect("test data fits its model");
     assert_eq!(report.verdict, expected, "{name}: wrong verdict");
     if expected == Verdict::Valid {
-        let witness = report.witness().expect("a valid report has a witness per key");
+        let witness = report
+            .witness()
+            .expect("a valid report has a witness per key");
         witness::verify(&history, model, None, &witness)
             .unwrap_or_else(|e| panic!("{name}: witness rejected: {e}"));
     } else {
@@ -44,12 +46,25 @@ fn etcd_logs_get_porcupines_verdicts_with_valid_witnesses() {
     let mut checked = 0;
     for n in 0..=102u32 {
         let path = dir.join(format!("etcd_{n:03}.log"));
-        if std::fs::metadata(&path).expect("every etcd log exists").len() == 0 {
+        if std::fs::metadata(&path)
+            .expect("every etcd log exists")
+            .len()
+            == 0
+        {
             // etcd_095.log is empty: the cluster never started in that run.
             continue;
         }
-        let expected = if ETCD_OK.contains(&n) { Verdict::Valid } else { Verdict::Invalid };
-        check_file(&path, Format::PorcupineEtcd, ModelKind::CasRegister, expected);
+        let expected = if ETCD_OK.contains(&n) {
+            Verdict::Valid
+        } else {
+            Verdict::Invalid
+        };
+        check_file(
+            &path,
+            Format::PorcupineEtcd,
+            ModelKind::CasRegister,
+            expected,
+        );
         checked += 1;
     }
     assert_eq!(checked, 102);

@@ -3,7 +3,9 @@
 //! checker agrees with a brute-force oracle, for every model.
 
 use checker::gen::{generate, GenOptions, Rng};
-use checker::{check, format, oracle, witness, CheckOptions, Event, History, ModelKind, Op, Outcome, Verdict};
+use checker::{
+    check, format, oracle, witness, CheckOptions, Event, History, ModelKind, Op, Outcome, Verdict,
+};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -13,7 +15,9 @@ fn to_history(events: &[Event]) -> History {
         text.push_str(&serde_json::to_string(event).unwrap());
         text.push('\n');
     }
-    format::read(&text, "generated", Some(checker::Format::Jsonl)).unwrap().0
+    format::read(&text, "generated", Some(checker::Format::Jsonl))
+        .unwrap()
+        .0
 }
 
 /// Budgets that turn a pathological case into a test failure, not a hang.
@@ -113,7 +117,11 @@ fn tiny_history(model: ModelKind, seed: u64, n: usize) -> History {
         let (a, b) = (positions[2 * i], positions[2 * i + 1]);
         let (call, ret) = (a.min(b), a.max(b));
         let crashed = rng.chance(0.2);
-        let key = if model == ModelKind::Kv && rng.chance(0.3) { "b" } else { "a" };
+        let key = if model == ModelKind::Kv && rng.chance(0.3) {
+            "b"
+        } else {
+            "a"
+        };
         let (f, input, output, observation) = match model {
             ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv => {
                 let kinds = if model == ModelKind::Register { 2 } else { 3 };
@@ -137,7 +145,11 @@ fn tiny_history(model: ModelKind, seed: u64, n: usize) -> History {
                 }
             },
             ModelKind::Set | ModelKind::ListAppend => {
-                let add = if model == ModelKind::Set { "add" } else { "append" };
+                let add = if model == ModelKind::Set {
+                    "add"
+                } else {
+                    "append"
+                };
                 match rng.below(2) {
                     0 => {
                         let mut items: Vec<Value> = Vec::new();
@@ -160,7 +172,12 @@ fn tiny_history(model: ModelKind, seed: u64, n: usize) -> History {
             ModelKind::KvAppend => match rng.below(3) {
                 0 => {
                     let options = ["", "a", "b", "ab", "ba"];
-                    ("get", Value::Null, json!(options[rng.below(5) as usize]), false)
+                    (
+                        "get",
+                        Value::Null,
+                        json!(options[rng.below(5) as usize]),
+                        false,
+                    )
                 }
                 1 => ("put", json!("a"), json!("a"), false),
                 _ => ("append", json!("b"), json!("b"), false),
@@ -189,7 +206,10 @@ fn tiny_history(model: ModelKind, seed: u64, n: usize) -> History {
         });
     }
     ops.sort_by_key(|op| op.call);
-    History { ops, warnings: Vec::new() }
+    History {
+        ops,
+        warnings: Vec::new(),
+    }
 }
 
 #[test]
@@ -221,5 +241,8 @@ fn a_hundred_thousand_ops_over_a_thousand_keys_check_in_seconds() {
     let report = check(&history, &check_options, "big.jsonl").unwrap();
     assert_eq!(report.verdict, Verdict::Valid);
     assert_eq!(report.keys.len(), 1000);
-    eprintln!("100,000 ops over 1,000 keys: read and checked in {:?}", started.elapsed());
+    eprintln!(
+        "100,000 ops over 1,000 keys: read and checked in {:?}",
+        started.elapsed()
+    );
 }

@@ -23,10 +23,9 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         None => None,
     };
     let initial: Option<Value> = match &args.initial {
-        Some(text) => Some(
-            serde_json::from_str(text)
-                .with_context(|| format!("--initial {text:?} is not a JSON value (strings need quotes: '\"x\"')"))?,
-        ),
+        Some(text) => Some(serde_json::from_str(text).with_context(|| {
+            format!("--initial {text:?} is not a JSON value (strings need quotes: '\"x\"')")
+        })?),
         None => None,
     };
     let witness_dir = match &args.witness {
@@ -45,10 +44,9 @@ pub fn run(args: CheckArgs) -> Result<u8> {
                 print_report(&args, file, &report, format, millis);
                 if let Some(path) = &args.witness {
                     let target = if witness_dir {
-                        let name = file.file_name().map_or_else(
-                            || "history".into(),
-                            |n| n.to_string_lossy().into_owned(),
-                        );
+                        let name = file
+                            .file_name()
+                            .map_or_else(|| "history".into(), |n| n.to_string_lossy().into_owned());
                         path.join(format!("{name}.json"))
                     } else {
                         path.clone()
@@ -59,7 +57,10 @@ pub fn run(args: CheckArgs) -> Result<u8> {
             }
             Err(err) => {
                 if args.json {
-                    println!("{}", json!({"file": file, "verdict": "error", "error": format!("{err:#}")}));
+                    println!(
+                        "{}",
+                        json!({"file": file, "verdict": "error", "error": format!("{err:#}")})
+                    );
                 }
                 eprintln!("faultline: error: {err:#}");
                 EXIT_ERROR
@@ -106,7 +107,10 @@ fn check_file(
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {name}"))?;
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
-        Err(err) => bail!("{name}: not UTF-8 text (byte {})", err.utf8_error().valid_up_to()),
+        Err(err) => bail!(
+            "{name}: not UTF-8 text (byte {})",
+            err.utf8_error().valid_up_to()
+        ),
     };
     let (history, format) = format::read(&text, &name, format)?;
     for warning in &history.warnings {

@@ -28,7 +28,8 @@ pub fn run(args: GenArgs) -> Result<u8> {
     let events = generate(&options);
     let sink: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(
-            std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
         ),
         None => Box::new(std::io::stdout().lock()),
     };

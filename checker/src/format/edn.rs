@@ -301,7 +301,10 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         while let Some(c) = self.peek() {
             if c.is_ascii_whitespace()
-                || matches!(c, b',' | b'{' | b'}' | b'[' | b']' | b'(' | b')' | b'"' | b';')
+                || matches!(
+                    c,
+                    b',' | b'{' | b'}' | b'[' | b']' | b'(' | b')' | b'"' | b';'
+                )
             {
                 break;
             }
@@ -373,7 +376,10 @@ mod tests {
             Reader::new("{:type :invoke, :f :cas, :value [1 2], :process 3, :time 1234}");
         let op = reader.read().unwrap();
         assert_eq!(op.get("type"), Some(&Edn::Keyword("invoke".into())));
-        assert_eq!(op.get("value").unwrap().to_json(), serde_json::json!([1, 2]));
+        assert_eq!(
+            op.get("value").unwrap().to_json(),
+            serde_json::json!([1, 2])
+        );
         assert_eq!(op.get("process"), Some(&Edn::Int(3)));
         assert!(reader.at_end());
     }

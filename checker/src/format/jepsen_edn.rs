@@ -28,12 +28,18 @@ pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
         if in_vector {
             if reader.close_vector() {
                 if !reader.at_end() {
-                    return Err(bad(reader.line(), "unexpected forms after the history vector".into()));
+                    return Err(bad(
+                        reader.line(),
+                        "unexpected forms after the history vector".into(),
+                    ));
                 }
                 break;
             }
             if reader.at_end() {
-                return Err(bad(reader.line(), "the history vector is never closed: expected ]".into()));
+                return Err(bad(
+                    reader.line(),
+                    "the history vector is never closed: expected ]".into(),
+                ));
             }
         } else if reader.at_end() {
             break;
@@ -44,18 +50,34 @@ pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
         let this = position;
         position += 1;
         if !matches!(op, Edn::Map(_)) {
-            return Err(bad(line, format!("expected an op map {{:type .. :f .. :process ..}}, got {}", op.to_json())));
+            return Err(bad(
+                line,
+                format!(
+                    "expected an op map {{:type .. :f .. :process ..}}, got {}",
+                    op.to_json()
+                ),
+            ));
         }
         let process = match op.get("process") {
             Some(Edn::Int(p)) if *p >= 0 => *p as u64,
             Some(Edn::Int(p)) => return Err(bad(line, format!("process {p} is negative"))),
             // :nemesis and other named processes are not clients.
             Some(Edn::Keyword(_)) | Some(Edn::Symbol(_)) | Some(Edn::Str(_)) => continue,
-            other => return Err(bad(line, format!("expected :process <integer> or :nemesis, got {other:?}"))),
+            other => {
+                return Err(bad(
+                    line,
+                    format!("expected :process <integer> or :nemesis, got {other:?}"),
+                ))
+            }
         };
         let kind = match op.get("type") {
             Some(Edn::Keyword(t)) => t.clone(),
-            other => return Err(bad(line, format!("expected :type :invoke|:ok|:fail|:info, got {other:?}"))),
+            other => {
+                return Err(bad(
+                    line,
+                    format!("expected :type :invoke|:ok|:fail|:info, got {other:?}"),
+                ))
+            }
         };
         let f = match op.get("f") {
             Some(Edn::Keyword(f)) | Some(Edn::Str(f)) | Some(Edn::Symbol(f)) => f.clone(),
@@ -105,7 +127,10 @@ pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
                 line,
             )?,
             other => {
-                return Err(bad(line, format!("expected :type :invoke, :ok, :fail or :info, got :{other}")))
+                return Err(bad(
+                    line,
+                    format!("expected :type :invoke, :ok, :fail or :info, got :{other}"),
+                ))
             }
         }
     }
@@ -143,9 +168,12 @@ mod tests {
 
     #[test]
     fn unclosed_vector_is_an_error() {
-        let err = read("[{:type :invoke, :f :read, :value nil, :process 0}", "h.edn")
-            .unwrap_err()
-            .to_string();
+        let err = read(
+            "[{:type :invoke, :f :read, :value nil, :process 0}",
+            "h.edn",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("h.edn:1"), "{err}");
     }
 }

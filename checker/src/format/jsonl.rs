@@ -88,10 +88,13 @@ pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
 pub fn infer_model(history: &History, source_name: &str) -> Result<ModelKind> {
     let fs: BTreeSet<&str> = history.ops.iter().map(|op| op.f.as_str()).collect();
     let read_values = || {
-        history.ops.iter().filter_map(|op| match (&op.outcome, op.f.as_str()) {
-            (Outcome::Ok(value), "read") => Some(value),
-            _ => None,
-        })
+        history
+            .ops
+            .iter()
+            .filter_map(|op| match (&op.outcome, op.f.as_str()) {
+                (Outcome::Ok(value), "read") => Some(value),
+                _ => None,
+            })
     };
     let reads_lists = read_values().any(Value::is_array);
     let reads_integers = read_values().any(|v| v.is_i64() || v.is_u64());
@@ -108,7 +111,9 @@ pub fn infer_model(history: &History, source_name: &str) -> Result<ModelKind> {
     }
     if only(&["read", "append"]) && fs.contains("append") {
         return if reads_integers {
-            Err(undecided("append ops with integer reads fit no model; pass --model".into()))
+            Err(undecided(
+                "append ops with integer reads fit no model; pass --model".into(),
+            ))
         } else {
             Ok(ModelKind::ListAppend)
         };
@@ -189,7 +194,10 @@ mod tests {
 "#;
         let history = read(counter, "c").unwrap();
         assert_eq!(infer_model(&history, "c").unwrap(), ModelKind::Counter);
-        let set = counter.replace(r#""type":"ok","f":"read","value":1"#, r#""type":"ok","f":"read","value":[1]"#);
+        let set = counter.replace(
+            r#""type":"ok","f":"read","value":1"#,
+            r#""type":"ok","f":"read","value":[1]"#,
+        );
         let history = read(&set, "s").unwrap();
         assert_eq!(infer_model(&history, "s").unwrap(), ModelKind::Set);
     }

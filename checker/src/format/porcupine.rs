@@ -43,11 +43,14 @@ pub(crate) fn read_etcd(text: &str, source_name: &str) -> Result<History> {
             .parse()
             .map_err(|_| bad(format!("expected a process number, got {:?}", fields[3])))?;
         let kind = fields[4];
-        let f = fields[5]
-            .strip_prefix(':')
-            .ok_or_else(|| bad(format!("expected :read, :write or :cas, got {:?}", fields[5])))?;
+        let f = fields[5].strip_prefix(':').ok_or_else(|| {
+            bad(format!(
+                "expected :read, :write or :cas, got {:?}",
+                fields[5]
+            ))
+        })?;
         let value_text = fields[6..].join(" ");
-        let value = etcd_value(&value_text).map_err(|reason| bad(reason))?;
+        let value = etcd_value(&value_text).map_err(&bad)?;
         let timed_out = value_text == ":timed-out";
         match kind {
             ":invoke" => pairer.invoke(Invoke {
@@ -116,13 +119,13 @@ fn etcd_value(text: &str) -> std::result::Result<Value, String> {
         return Ok(Value::from(n));
     }
     if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
-        let items: std::result::Result<Vec<Value>, String> = inner
-            .split_whitespace()
-            .map(|item| etcd_value(item))
-            .collect();
+        let items: std::result::Result<Vec<Value>, String> =
+            inner.split_whitespace().map(etcd_value).collect();
         return items.map(Value::Array);
     }
-    Err(format!("expected nil, an integer or [from to], got {text:?}"))
+    Err(format!(
+        "expected nil, an integer or [from to], got {text:?}"
+    ))
 }
 
 /// Reads Porcupine's kv logs: one EDN map per line with `:process`, `:type`
@@ -144,7 +147,9 @@ pub(crate) fn read_kv(text: &str, source_name: &str) -> Result<History> {
             .read()
             .map_err(|e| bad(format!("expected one EDN map per line: {}", e.reason)))?;
         if !reader.at_end() {
-            return Err(bad("expected one EDN map per line, found more after it".into()));
+            return Err(bad(
+                "expected one EDN map per line, found more after it".into()
+            ));
         }
         let process = match map.get("process") {
             Some(Edn::Int(p)) if *p >= 0 => *p as u64,
@@ -229,7 +234,10 @@ mod tests {
     fn bad_etcd_value_names_the_line() {
         let text = "INFO  jepsen.util - 1 :invoke :write banana\n";
         let err = read_etcd(text, "etcd.log").unwrap_err().to_string();
-        assert!(err.starts_with("etcd.log:1:") && err.contains("banana"), "{err}");
+        assert!(
+            err.starts_with("etcd.log:1:") && err.contains("banana"),
+            "{err}"
+        );
     }
 
     #[test]

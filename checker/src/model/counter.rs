@@ -81,7 +81,10 @@ fn integer(value: &Value, what: &str) -> Result<i64, String> {
 impl Import for CounterModel {
     fn import(&mut self, op: &Op) -> Result<Option<Imported<Self>>, String> {
         let (input, output) = match op.f.as_str() {
-            "add" => (CounterOp::Add(integer(&op.input, "add")?), CounterRet::AddOk),
+            "add" => (
+                CounterOp::Add(integer(&op.input, "add")?),
+                CounterRet::AddOk,
+            ),
             "increment" | "inc" => (CounterOp::Add(1), CounterRet::AddOk),
             "decrement" | "dec" => (CounterOp::Add(-1), CounterRet::AddOk),
             "read" | "get" => {
@@ -113,7 +116,13 @@ mod tests {
     fn decrement_then_read_sees_negative() {
         let model = CounterModel;
         let (state, _) = model.apply(&0, &CounterOp::Add(-1));
-        assert_eq!(model.step(&state, &CounterOp::Read, &CounterRet::ReadOk(-1)), Some(-1));
-        assert_eq!(model.step(&state, &CounterOp::Read, &CounterRet::ReadOk(0)), None);
+        assert_eq!(
+            model.step(&state, &CounterOp::Read, &CounterRet::ReadOk(-1)),
+            Some(-1)
+        );
+        assert_eq!(
+            model.step(&state, &CounterOp::Read, &CounterRet::ReadOk(0)),
+            None
+        );
     }
 }

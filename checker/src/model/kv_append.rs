@@ -98,9 +98,14 @@ impl Import for KvAppendModel {
                 (KvAppendOp::Get, KvAppendRet::GetOk(read))
             }
             "put" | "write" => (KvAppendOp::Put(text(&op.input, "put")?), KvAppendRet::Done),
-            "append" => (KvAppendOp::Append(text(&op.input, "append")?), KvAppendRet::Done),
+            "append" => (
+                KvAppendOp::Append(text(&op.input, "append")?),
+                KvAppendRet::Done,
+            ),
             other => {
-                return Err(format!("model kv-append takes get, put and append; got f = {other:?}"))
+                return Err(format!(
+                    "model kv-append takes get, put and append; got f = {other:?}"
+                ))
             }
         };
         Ok(match &op.outcome {

@@ -92,7 +92,10 @@ impl Model for ListAppendModel {
 impl Import for ListAppendModel {
     fn import(&mut self, op: &Op) -> Result<Option<Imported<Self>>, String> {
         let (input, output) = match op.f.as_str() {
-            "append" => (ListOp::Append(self.values.intern(&op.input)), ListRet::AppendOk),
+            "append" => (
+                ListOp::Append(self.values.intern(&op.input)),
+                ListRet::AppendOk,
+            ),
             "read" => {
                 let items = match &op.outcome {
                     Outcome::Ok(Value::Array(items)) => {
@@ -107,7 +110,9 @@ impl Import for ListAppendModel {
                 (ListOp::Read, ListRet::ReadOk(Arc::from(items)))
             }
             other => {
-                return Err(format!("model list-append takes append and read; got f = {other:?}"))
+                return Err(format!(
+                    "model list-append takes append and read; got f = {other:?}"
+                ))
             }
         };
         Ok(match &op.outcome {

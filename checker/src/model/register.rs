@@ -108,7 +108,11 @@ impl Model for RegisterModel {
                 format!("cas({}, {})", self.show(*from), self.show(*to))
             }
             (RegOp::Cas(from, to), Some(_)) => {
-                format!("cas({}, {}) failed: mismatch", self.show(*from), self.show(*to))
+                format!(
+                    "cas({}, {}) failed: mismatch",
+                    self.show(*from),
+                    self.show(*to)
+                )
             }
             (RegOp::Cas(from, to), None) => {
                 format!("cas({}, {}) (crashed)", self.show(*from), self.show(*to))
@@ -153,7 +157,10 @@ impl Import for RegisterModel {
                 };
                 (RegOp::Read, read)
             }
-            "write" | "put" => (RegOp::Write(self.values.intern(&op.input)), Some(RegRet::WriteOk)),
+            "write" | "put" => (
+                RegOp::Write(self.values.intern(&op.input)),
+                Some(RegRet::WriteOk),
+            ),
             "cas" if self.allow_cas => {
                 let (from, to) = cas_pair(&op.input)?;
                 let cas = RegOp::Cas(self.values.intern(from), self.values.intern(to));
@@ -194,14 +201,23 @@ mod tests {
         let mut model = RegisterModel::new(true, "cas-register");
         let one = model.values.intern(&json!(1));
         let two = model.values.intern(&json!(2));
-        assert_eq!(model.apply(&one, &RegOp::Cas(one, two)), (two, RegRet::CasOk(true)));
-        assert_eq!(model.apply(&two, &RegOp::Cas(one, two)), (two, RegRet::CasOk(false)));
+        assert_eq!(
+            model.apply(&one, &RegOp::Cas(one, two)),
+            (two, RegRet::CasOk(true))
+        );
+        assert_eq!(
+            model.apply(&two, &RegOp::Cas(one, two)),
+            (two, RegRet::CasOk(false))
+        );
     }
 
     #[test]
     fn read_of_absent_key_returns_null() {
         let model = RegisterModel::new(false, "register");
-        assert_eq!(model.step(&NULL_ID, &RegOp::Read, &RegRet::ReadOk(NULL_ID)), Some(NULL_ID));
+        assert_eq!(
+            model.step(&NULL_ID, &RegOp::Read, &RegRet::ReadOk(NULL_ID)),
+            Some(NULL_ID)
+        );
     }
 
     #[test]

@@ -96,14 +96,17 @@ impl Import for SetModel {
             "read" => {
                 let elements = match &op.outcome {
                     Outcome::Ok(Value::Array(items)) => {
-                        let mut ids: Vec<u32> = items.iter().map(|v| self.values.intern(v)).collect();
+                        let mut ids: Vec<u32> =
+                            items.iter().map(|v| self.values.intern(v)).collect();
                         ids.sort_unstable();
                         ids.dedup();
                         ids
                     }
                     Outcome::Ok(Value::Null) => Vec::new(),
                     Outcome::Ok(other) => {
-                        return Err(format!("a set read returns a list of elements, got {other}"))
+                        return Err(format!(
+                            "a set read returns a list of elements, got {other}"
+                        ))
                     }
                     _ => Vec::new(),
                 };
