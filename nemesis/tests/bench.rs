@@ -1,7 +1,7 @@
-//! Proxy benchmarks, run by hand (see docs/benchmarks-nemesis.md):
+//! Proxy benchmarks, run by hand (see docs/benchmarks.md):
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/work/target-nemesis cargo test -p nemesis --release --test bench -- --ignored --nocapture --test-threads 1
+//! cargo test -p nemesis --release --test bench -- --ignored --nocapture --test-threads 1
 //! ```
 //!
 //! Each benchmark repeats `RUNS` times and prints every run and the median.
