@@ -373,6 +373,17 @@ pub fn search<M: Model>(model: &M, ops: &[KeyOp<M>], limits: Limits) -> (SearchR
         // Eligible required ops: calls before the first remaining return.
         while x != sentinel && list.entries[x as usize].1 {
             let op = list.entries[x as usize].0;
+            // Dead end: an unplaced op whose result no later state can give
+            // (the models that say so only ever grow their state).
+            let required_op = &required[op as usize];
+            let output = required_op
+                .output
+                .as_ref()
+                .expect("required ops have an output");
+            if !model.can_reach(&states.states[state as usize], &required_op.input, output) {
+                candidates.truncate(start);
+                return;
+            }
             // Forced move: an op that matches the state and cannot change it
             // goes first, alone. Any witness placing it later stays a witness
             // when it is moved here: it is eligible now and leaves every state

@@ -30,18 +30,31 @@ fn bounded(model: ModelKind) -> CheckOptions {
     options
 }
 
+/// A fixed seed keeps CI's cases (and time) the same on every run;
+/// PROPTEST_RNG_SEED and PROPTEST_CASES explore further by hand.
+fn config(cases: u32) -> ProptestConfig {
+    let default = ProptestConfig::default();
+    ProptestConfig {
+        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
+            default.cases
+        } else {
+            cases
+        },
+        rng_seed: if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
+            default.rng_seed
+        } else {
+            RngSeed::Fixed(0x5eed_fa17)
+        },
+        ..default
+    }
+}
+
 fn model_strategy() -> impl Strategy<Value = ModelKind> {
     prop::sample::select(ModelKind::ALL.to_vec())
 }
 
 proptest! {
-    // A fixed seed keeps CI's cases (and time) the same on every run;
-    // PROPTEST_RNG_SEED and PROPTEST_CASES explore further by hand.
-    #![proptest_config(ProptestConfig {
-        cases: 200,
-        rng_seed: RngSeed::Fixed(0x5eed_fa17),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(config(200))]
 
     #[test]
     fn sequential_runs_with_crashes_are_linearizable(
@@ -90,11 +103,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 400,
-        rng_seed: RngSeed::Fixed(0x5eed_fa17),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(config(400))]
 
     #[test]
     fn agrees_with_brute_force_on_tiny_histories(

@@ -13,6 +13,12 @@ use clap::Parser;
 const EXIT_ERROR: u8 = 3;
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, which turns a closed stdout (`| head`) into a
+    // panic in println!; die of the signal instead, as Unix tools do.
+    // SAFETY: called before any thread starts; SIG_DFL is a valid action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // `faultline raftkv ARGS...` runs a reference node, so a fresh checkout
     // needs no second binary. Its flags pass through untouched.
     let mut args = std::env::args_os();

@@ -64,6 +64,15 @@ impl Model for ListAppendModel {
         matches!(input, ListOp::Read)
     }
 
+    // Appends only extend the list: a read can follow only if the list so
+    // far is a prefix of what it returned.
+    fn can_reach(&self, state: &Arc<[u32]>, _input: &ListOp, output: &ListRet) -> bool {
+        match output {
+            ListRet::ReadOk(items) => items.starts_with(state),
+            ListRet::AppendOk => true,
+        }
+    }
+
     fn describe_op(&self, input: &ListOp, output: Option<&ListRet>) -> String {
         match (input, output) {
             (ListOp::Append(value), None) => {

@@ -60,6 +60,15 @@ pub trait Model: Send + Sync {
         self.is_read_only(input)
     }
 
+    /// False when no sequence of this model's ops can lead from `state` to a
+    /// state in which `output` is possible. Only models whose state only
+    /// grows (append-only lists, grow-only sets) can say false; an unplaced
+    /// read that fails this test makes the whole configuration a dead end.
+    fn can_reach(&self, state: &Self::State, input: &Self::Input, output: &Self::Output) -> bool {
+        let _ = (state, input, output);
+        true
+    }
+
     /// The op in words, e.g. `read -> 3`, `cas(1, 2) failed`; `output` is
     /// `None` when unknown.
     fn describe_op(&self, input: &Self::Input, output: Option<&Self::Output>) -> String;

@@ -66,6 +66,18 @@ impl Model for SetModel {
         matches!(input, SetOp::Read)
     }
 
+    // Adds only grow the set: a read can follow only if the set so far is a
+    // subset of what it returned (both are sorted).
+    fn can_reach(&self, state: &Arc<[u32]>, _input: &SetOp, output: &SetRet) -> bool {
+        match output {
+            SetRet::ReadOk(items) => {
+                let mut items = items.iter();
+                state.iter().all(|x| items.any(|y| y == x))
+            }
+            SetRet::AddOk => true,
+        }
+    }
+
     fn describe_op(&self, input: &SetOp, output: Option<&SetRet>) -> String {
         match (input, output) {
             (SetOp::Add(element), None) => format!("add({}) (crashed)", self.values.show(*element)),
