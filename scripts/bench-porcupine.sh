@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-5}
 data=${FAULTLINE_TESTDATA:-../shared/data}
 cargo build --release -q -p harness
-bin=target/release/faultline
+bin=${CARGO_TARGET_DIR:-target}/release/faultline
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 time_it() {
   local label=$1; shift

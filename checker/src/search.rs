@@ -115,9 +115,17 @@ pub struct Stats {
     pub configurations: u64,
     /// Bytes the memo held at the end.
     pub memo_bytes: usize,
+    /// Configurations cut by the lookahead.
+    pub pruned: u64,
+    /// Configurations cut by the memo.
+    pub memo_hits: u64,
+    /// Configurations memoized under the unobservable placeholder state.
+    pub canonical: u64,
 }
 
 type StateId = u32;
+/// Memo placeholder for a state that no unplaced op can observe.
+const UNOBSERVABLE: StateId = StateId::MAX;
 type ClassId = u32;
 
 /// A growable bitset with the few operations the memo needs.
@@ -296,6 +304,216 @@ impl EntryList {
     }
 }
 
+/// The lookahead of monotone models (see [`Model::may_become_valid`]).
+///
+/// A configuration is dead when some unplaced required op can become valid
+/// neither from the current state (by non-reset ops) nor after any unplaced
+/// reset whose call is not after the op's return. Per state, the set of
+/// required ops it cannot reach is computed once (`bad`); which ops are still
+/// rescued by an unplaced reset is maintained incrementally (`rescued`), so the
+/// test is a few word operations per configuration.
+struct Lookahead {
+    active: bool,
+    /// Whether to merge configurations whose state no op can observe.
+    canon: bool,
+    /// The observers, as a set of required ops.
+    observer_bits: Bits,
+    n_req: usize,
+    observers: Vec<usize>,
+    /// Per state id: the observers that state can no longer reach.
+    bad: Vec<Option<Bits>>,
+    /// Per observer (indexed by required op): unplaced resets that rescue it.
+    count: Vec<u32>,
+    rescued: Bits,
+    /// Per candidate index (required, then optional): the reset's rescued ops.
+    rescues: Vec<Vec<u32>>,
+}
+
+impl Lookahead {
+    fn new<M: Model>(
+        model: &M,
+        required: &[KeyOp<M>],
+        optional: &[KeyOp<M>],
+        states: &mut States<M>,
+        init: StateId,
+    ) -> Self {
+        let n_req = required.len();
+        let observers: Vec<usize> = (0..n_req)
+            .filter(|&g| {
+                let op = &required[g];
+                model.is_observation(&op.input, op.output.as_ref().expect("required"))
+            })
+            .collect();
+        let active = !observers.is_empty();
+        let mut count = vec![0u32; n_req];
+        let mut rescued = Bits::new(n_req);
+        let mut rescues = vec![Vec::new(); n_req + optional.len()];
+        if active {
+            let init_state = states.states[init as usize].clone();
+            for (c, op) in required.iter().chain(optional.iter()).enumerate() {
+                if !model.is_reset(&op.input) {
+                    continue;
+                }
+                let after = model.apply(&init_state, &op.input).0;
+                for &g in &observers {
+                    let obs = &required[g];
+                    if op.call <= obs.ret
+                        && c != g
+                        && model.may_become_valid(
+                            &after,
+                            &obs.input,
+                            obs.output.as_ref().expect("required"),
+                        )
+                    {
+                        count[g] += 1;
+                        rescued.set(g);
+                        rescues[c].push(g as u32);
+                    }
+                }
+            }
+        }
+        let mut observer_bits = Bits::new(n_req);
+        for &g in &observers {
+            observer_bits.set(g);
+        }
+        let canon = true;
+        Lookahead {
+            active,
+            canon,
+            observer_bits,
+            n_req,
+            observers,
+            bad: Vec::new(),
+            count,
+            rescued,
+            rescues,
+        }
+    }
+
+    fn place(&mut self, c: usize) {
+        for &g in &self.rescues[c] {
+            let g = g as usize;
+            self.count[g] -= 1;
+            if self.count[g] == 0 {
+                self.rescued.clear(g);
+            }
+        }
+    }
+
+    fn unplace(&mut self, c: usize) {
+        for &g in &self.rescues[c] {
+            let g = g as usize;
+            if self.count[g] == 0 {
+                self.rescued.set(g);
+            }
+            self.count[g] += 1;
+        }
+    }
+
+    /// Whether the configuration reached from state `parent` by `by` (an op
+    /// of the key, placed or used) into state `state` is dead.
+    #[allow(clippy::too_many_arguments)]
+    fn dead<M: Model>(
+        &mut self,
+        model: &M,
+        required: &[KeyOp<M>],
+        by: &KeyOp<M>,
+        states: &States<M>,
+        parent: StateId,
+        state: StateId,
+        lin_req: &Bits,
+    ) -> (Option<usize>, bool) {
+        let s = state as usize;
+        if self.bad.len() <= s {
+            self.bad.resize(s + 1, None);
+        }
+        if self.bad[s].is_none() {
+            let p = parent as usize;
+            let incremental =
+                !model.is_reset(&by.input) && self.bad.get(p).is_some_and(Option::is_some);
+            let bad = if incremental {
+                // The state only grew by `by`: what the parent could not reach
+                // stays unreachable, and the others need only the new part
+                // checked (Model::may_stay_valid).
+                let mut bad = self.bad[p].clone().expect("checked");
+                let (before, after) = (&states.states[p], &states.states[s]);
+                for &g in &self.observers {
+                    if bad.get(g) {
+                        continue;
+                    }
+                    let op = &required[g];
+                    let output = op.output.as_ref().expect("required");
+                    if !model.may_stay_valid(before, &by.input, after, &op.input, output) {
+                        bad.set(g);
+                    }
+                }
+                bad
+            } else {
+                self.scratch(model, required, states, state)
+            };
+            self.bad[s] = Some(bad);
+        }
+        let bad = self.bad[s].as_ref().expect("just computed");
+        // Dead: some unplaced observer is out of reach and not rescued; it
+        // is returned to explain a violation.
+        let dead = bad
+            .0
+            .iter()
+            .zip(lin_req.0.iter())
+            .zip(self.rescued.0.iter())
+            .enumerate()
+            .find_map(|(w, ((b, l), r))| {
+                let x = b & !l & !r;
+                (x != 0).then(|| w * 64 + x.trailing_zeros() as usize)
+            });
+        // Unobservable: every unplaced observer is out of reach of `state`.
+        let unobservable = self
+            .observer_bits
+            .0
+            .iter()
+            .zip(lin_req.0.iter())
+            .zip(bad.0.iter())
+            .all(|((o, l), b)| o & !l & !b == 0);
+        (dead, unobservable)
+    }
+
+    /// The observers `state` cannot reach, computed from scratch.
+    fn scratch<M: Model>(
+        &self,
+        model: &M,
+        required: &[KeyOp<M>],
+        states: &States<M>,
+        state: StateId,
+    ) -> Bits {
+        let mut bad = Bits::new(self.n_req);
+        let current = &states.states[state as usize];
+        for &g in &self.observers {
+            let op = &required[g];
+            if !model.may_become_valid(current, &op.input, op.output.as_ref().expect("required")) {
+                bad.set(g);
+            }
+        }
+        bad
+    }
+
+    /// Computes the root state's set, so that every later one is incremental.
+    fn root<M: Model>(
+        &mut self,
+        model: &M,
+        required: &[KeyOp<M>],
+        states: &States<M>,
+        init: StateId,
+    ) {
+        if self.active {
+            let bad = self.scratch(model, required, states, init);
+            if self.bad.len() <= init as usize {
+                self.bad.resize(init as usize + 1, None);
+            }
+            self.bad[init as usize] = Some(bad);
+        }
+    }
+}
+
 /// A frame of the depth-first search: the op placed to get here (if any), the
 /// state after it, and the candidates still to try from here.
 struct Frame {
@@ -346,6 +564,12 @@ pub fn search<M: Model>(model: &M, ops: &[KeyOp<M>], limits: Limits) -> (SearchR
 
     let mut states = States::new(model);
     let init = states.intern(model.init());
+
+    // Lookahead (monotone models): every unplaced required op must still be
+    // able to become valid, either from the current state by non-reset ops,
+    // or after some unplaced reset that may precede it in real time.
+    let mut look = Lookahead::new(model, &required, &optional, &mut states, init);
+    look.root(model, &required, &states, init);
     let mut list = EntryList::new(&required);
     let mut lin_req = Bits::new(n_req);
     let mut used_opt = Bits::new(n_opt);
@@ -360,6 +584,8 @@ pub fn search<M: Model>(model: &M, ops: &[KeyOp<M>], limits: Limits) -> (SearchR
 
     // Deepest prefix seen, by the number of required ops in it.
     let mut best: Option<(usize, Vec<u32>, StateId)> = None;
+    // Deepest prefix cut by the lookahead, with the observation it cut on.
+    let mut cut_best: Option<(usize, Vec<u32>, StateId, usize)> = None;
     let mut tried: Vec<Vec<StateId>> = vec![Vec::new(); n_req];
 
     let push_candidates = |candidates: &mut Vec<u32>,
@@ -373,17 +599,6 @@ pub fn search<M: Model>(model: &M, ops: &[KeyOp<M>], limits: Limits) -> (SearchR
         // Eligible required ops: calls before the first remaining return.
         while x != sentinel && list.entries[x as usize].1 {
             let op = list.entries[x as usize].0;
-            // Dead end: an unplaced op whose result no later state can give
-            // (the models that say so only ever grow their state).
-            let required_op = &required[op as usize];
-            let output = required_op
-                .output
-                .as_ref()
-                .expect("required ops have an output");
-            if !model.can_reach(&states.states[state as usize], &required_op.input, output) {
-                candidates.truncate(start);
-                return;
-            }
             // Forced move: an op that matches the state and cannot change it
             // goes first, alone. Any witness placing it later stays a witness
             // when it is moved here: it is eligible now and leaves every state
@@ -501,6 +716,7 @@ pub fn search<M: Model>(model: &M, ops: &[KeyOp<M>], limits: Limits) -> (SearchR
                 break;
             };
             let placed = placed as usize;
+            look.unplace(placed);
             if placed < n_req {
                 lin_req.clear(placed);
                 hash ^= zobrist(placed);
@@ -535,15 +751,54 @@ pub fn search<M: Model>(model: &M, ops: &[KeyOp<M>], limits: Limits) -> (SearchR
         } else {
             used_opt.set(candidate - n_req);
         }
+        look.place(candidate);
+
+        // Lookahead: drop a dead configuration; and when no unplaced op can
+        // observe the current state any more (every future observation needs
+        // a reset first), the state no longer matters: key the memo on a
+        // placeholder so that configurations differing only in it merge.
+        let mut memo_state = next;
+        if look.active {
+            let by = if candidate < n_req {
+                &required[candidate]
+            } else {
+                &optional[candidate - n_req]
+            };
+            let (dead, unobservable) =
+                look.dead(model, &required, by, &states, state, next, &lin_req);
+            if let Some(killer) = dead {
+                stats.pruned += 1;
+                // Remember the deepest prefix cut this way, to explain a
+                // violation by the observation that became unreachable.
+                let depth = req_done + usize::from(candidate < n_req);
+                if cut_best.as_ref().is_none_or(|(d, _, _, _)| depth > *d) {
+                    let mut prefix: Vec<u32> = frames.iter().filter_map(|f| f.placed).collect();
+                    prefix.push(candidate as u32);
+                    cut_best = Some((depth, prefix, next, killer));
+                }
+                look.unplace(candidate);
+                if candidate < n_req {
+                    lin_req.clear(candidate);
+                    hash ^= zobrist(candidate);
+                } else {
+                    used_opt.clear(candidate - n_req);
+                }
+                continue;
+            }
+            if unobservable && look.canon {
+                memo_state = UNOBSERVABLE;
+                stats.canonical += 1;
+            }
+        }
 
         // Memo with dominance: a configuration that reached the same required
         // set and state with a subset of the crashed ops used was already fully
         // explored, and it had every option this one has (an unused crashed op
         // may simply never happen), so this one fails too.
-        let bucket = memo.entry((hash, next)).or_default();
+        let bucket = memo.entry((hash, memo_state)).or_default();
         let mut seen = None;
         for &e in bucket.iter() {
-            if memo_entries[e].state == next && memo_entries[e].required == lin_req {
+            if memo_entries[e].state == memo_state && memo_entries[e].required == lin_req {
                 seen = Some(e);
                 break;
             }
@@ -556,6 +811,8 @@ pub fn search<M: Model>(model: &M, ops: &[KeyOp<M>], limits: Limits) -> (SearchR
             None => false,
         };
         if dominated {
+            stats.memo_hits += 1;
+            look.unplace(candidate);
             if candidate < n_req {
                 lin_req.clear(candidate);
                 hash ^= zobrist(candidate);
@@ -575,7 +832,7 @@ pub fn search<M: Model>(model: &M, ops: &[KeyOp<M>], limits: Limits) -> (SearchR
                 bucket.push(memo_entries.len());
                 stats.memo_bytes += lin_req.bytes() + used_opt.bytes() + 64;
                 memo_entries.push(MemoEntry {
-                    state: next,
+                    state: memo_state,
                     required: lin_req.clone(),
                     used: vec![used_opt.clone()],
                 });
@@ -601,7 +858,11 @@ pub fn search<M: Model>(model: &M, ops: &[KeyOp<M>], limits: Limits) -> (SearchR
 
     // The whole tree failed. Report the deepest prefix and the op that could
     // not follow it: the unplaced required op that returns first.
-    let (_, prefix, end_state) = best.expect("the root frame is recorded when it is exhausted");
+    let (done, prefix, end_state) = best.expect("the root frame is recorded when it is exhausted");
+    let (prefix, end_state, cut_on) = match cut_best {
+        Some((depth, prefix, state, killer)) if depth >= done => (prefix, state, Some(killer)),
+        _ => (prefix, end_state, None),
+    };
     let placed: Vec<bool> = {
         let mut placed = vec![false; n_req];
         for &c in &prefix {
@@ -611,10 +872,15 @@ pub fn search<M: Model>(model: &M, ops: &[KeyOp<M>], limits: Limits) -> (SearchR
         }
         placed
     };
-    let stuck = (0..n_req)
-        .filter(|&i| !placed[i])
-        .min_by_key(|&i| (required[i].ret, required[i].call))
-        .expect("a failed search leaves a required op unplaced");
+    let stuck = cut_on.unwrap_or_else(|| {
+        (0..n_req)
+            .filter(|&i| !placed[i])
+            .min_by_key(|&i| (required[i].ret, required[i].call))
+            .expect("a failed search leaves a required op unplaced")
+    });
+    if cut_on.is_some() && !tried[stuck].contains(&end_state) {
+        tried[stuck].push(end_state);
+    }
     let mut state = init;
     let mut prefix_states = Vec::with_capacity(prefix.len());
     for &c in &prefix {

@@ -65,6 +65,40 @@ impl Model for KvAppendModel {
         matches!(input, KvAppendOp::Get)
     }
 
+    fn may_become_valid(&self, state: &Arc<str>, input: &KvAppendOp, output: &KvAppendRet) -> bool {
+        // Between puts the string only grows by appends: a get can still
+        // succeed only if the current string is a prefix of what it read.
+        match (input, output) {
+            (KvAppendOp::Get, KvAppendRet::GetOk(value)) => value.starts_with(&**state),
+            _ => true,
+        }
+    }
+
+    fn may_stay_valid(
+        &self,
+        before: &Arc<str>,
+        op: &KvAppendOp,
+        after: &Arc<str>,
+        input: &KvAppendOp,
+        output: &KvAppendRet,
+    ) -> bool {
+        match (op, input, output) {
+            // `before` is a prefix of `value`: check only the appended part.
+            (KvAppendOp::Append(added), KvAppendOp::Get, KvAppendRet::GetOk(value)) => value
+                .get(before.len()..)
+                .is_some_and(|rest| rest.starts_with(&**added)),
+            _ => self.may_become_valid(after, input, output),
+        }
+    }
+
+    fn is_reset(&self, input: &KvAppendOp) -> bool {
+        matches!(input, KvAppendOp::Put(_))
+    }
+
+    fn is_observation(&self, input: &KvAppendOp, _output: &KvAppendRet) -> bool {
+        matches!(input, KvAppendOp::Get)
+    }
+
     fn describe_op(&self, input: &KvAppendOp, output: Option<&KvAppendRet>) -> String {
         let crashed = if output.is_none() { " (crashed)" } else { "" };
         match (input, output) {

@@ -64,13 +64,34 @@ impl Model for ListAppendModel {
         matches!(input, ListOp::Read)
     }
 
-    // Appends only extend the list: a read can follow only if the list so
-    // far is a prefix of what it returned.
-    fn can_reach(&self, state: &Arc<[u32]>, _input: &ListOp, output: &ListRet) -> bool {
-        match output {
-            ListRet::ReadOk(items) => items.starts_with(state),
-            ListRet::AppendOk => true,
+    fn may_become_valid(&self, state: &Arc<[u32]>, input: &ListOp, output: &ListRet) -> bool {
+        // The list only grows at the end: a read can still succeed only if
+        // the current list is a prefix of what it read.
+        match (input, output) {
+            (ListOp::Read, ListRet::ReadOk(items)) => items.starts_with(state),
+            _ => true,
         }
+    }
+
+    fn may_stay_valid(
+        &self,
+        before: &Arc<[u32]>,
+        op: &ListOp,
+        after: &Arc<[u32]>,
+        input: &ListOp,
+        output: &ListRet,
+    ) -> bool {
+        match (op, input, output) {
+            // `before` is a prefix of `items`: check only the appended value.
+            (ListOp::Append(value), ListOp::Read, ListRet::ReadOk(items)) => {
+                items.get(before.len()) == Some(value)
+            }
+            _ => self.may_become_valid(after, input, output),
+        }
+    }
+
+    fn is_observation(&self, input: &ListOp, _output: &ListRet) -> bool {
+        matches!(input, ListOp::Read)
     }
 
     fn describe_op(&self, input: &ListOp, output: Option<&ListRet>) -> String {

@@ -60,13 +60,53 @@ pub trait Model: Send + Sync {
         self.is_read_only(input)
     }
 
-    /// False when no sequence of this model's ops can lead from `state` to a
-    /// state in which `output` is possible. Only models whose state only
-    /// grows (append-only lists, grow-only sets) can say false; an unplaced
-    /// read that fails this test makes the whole configuration a dead end.
-    fn can_reach(&self, state: &Self::State, input: &Self::Input, output: &Self::Output) -> bool {
+    /// Lookahead for models whose state only grows between resets. Returns
+    /// `false` only when no sequence of non-reset ops (see [`Model::is_reset`])
+    /// can take `state` to a state in which `input` may return `output`. The
+    /// relation must be closed backwards: if a non-reset op takes `s` to `s2`
+    /// and the answer is `true` for `s2`, it is `true` for `s`. The default,
+    /// always `true`, disables the lookahead.
+    fn may_become_valid(
+        &self,
+        state: &Self::State,
+        input: &Self::Input,
+        output: &Self::Output,
+    ) -> bool {
         let _ = (state, input, output);
         true
+    }
+
+    /// [`Model::may_become_valid`] for `after`, the state `op` (not a reset)
+    /// made from `before`, given that it holds for `before`. Models override it
+    /// to check only what `op` added; the default checks `after` in full.
+    fn may_stay_valid(
+        &self,
+        before: &Self::State,
+        op: &Self::Input,
+        after: &Self::State,
+        input: &Self::Input,
+        output: &Self::Output,
+    ) -> bool {
+        let _ = (before, op);
+        self.may_become_valid(after, input, output)
+    }
+
+    /// True when the state after `input` does not depend on the state before
+    /// (a put). Only consulted for the lookahead.
+    fn is_reset(&self, input: &Self::Input) -> bool {
+        let _ = input;
+        false
+    }
+
+    /// True when [`Model::may_become_valid`] can return `false` for this op.
+    /// A model that returns `true` for some op promises that every op for
+    /// which it returns `false` is valid in every state (puts and appends
+    /// always succeed): the search then treats a state that no unplaced
+    /// observation can reach any more as interchangeable with any other such
+    /// state.
+    fn is_observation(&self, input: &Self::Input, output: &Self::Output) -> bool {
+        let _ = (input, output);
+        false
     }
 
     /// The op in words, e.g. `read -> 3`, `cas(1, 2) failed`; `output` is

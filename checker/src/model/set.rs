@@ -66,16 +66,38 @@ impl Model for SetModel {
         matches!(input, SetOp::Read)
     }
 
-    // Adds only grow the set: a read can follow only if the set so far is a
-    // subset of what it returned (both are sorted).
-    fn can_reach(&self, state: &Arc<[u32]>, _input: &SetOp, output: &SetRet) -> bool {
-        match output {
-            SetRet::ReadOk(items) => {
-                let mut items = items.iter();
-                state.iter().all(|x| items.any(|y| y == x))
+    fn may_become_valid(&self, state: &Arc<[u32]>, input: &SetOp, output: &SetRet) -> bool {
+        // The set only grows: a read can still succeed only if it read a
+        // superset of the current set (both sorted).
+        match (input, output) {
+            (SetOp::Read, SetRet::ReadOk(items)) => {
+                let mut it = items.iter();
+                state.iter().all(|x| it.any(|y| y == x))
             }
-            SetRet::AddOk => true,
+            _ => true,
         }
+    }
+
+    fn may_stay_valid(
+        &self,
+        before: &Arc<[u32]>,
+        op: &SetOp,
+        after: &Arc<[u32]>,
+        input: &SetOp,
+        output: &SetRet,
+    ) -> bool {
+        let _ = before;
+        match (op, input, output) {
+            // The read held a superset of `before`: check only the new element.
+            (SetOp::Add(element), SetOp::Read, SetRet::ReadOk(items)) => {
+                items.binary_search(element).is_ok()
+            }
+            _ => self.may_become_valid(after, input, output),
+        }
+    }
+
+    fn is_observation(&self, input: &SetOp, _output: &SetRet) -> bool {
+        matches!(input, SetOp::Read)
     }
 
     fn describe_op(&self, input: &SetOp, output: Option<&SetRet>) -> String {
