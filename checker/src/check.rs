@@ -10,9 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::model::{
-    CounterModel, Import, KvAppendModel, ListAppendModel, Model, ModelKind, RegisterModel, SetModel,
-};
+use crate::model::{Import, Model, ModelKind, ModelTask};
 use crate::op::{History, Op};
 use crate::search::{self, Budget, KeyOp, Limits, SearchResult, NEVER};
 
@@ -206,32 +204,29 @@ impl Report {
 /// # Errors
 /// [`Error::ModelMismatch`] when an op does not fit the model.
 pub fn check(history: &History, options: &CheckOptions, source_name: &str) -> Result<Report> {
-    let initial = options.initial.as_ref();
-    let initial_only_for_registers = || Error::Undecided {
-        source_name: source_name.to_string(),
-        reason: format!(
-            "--initial applies to register models, not {}",
-            options.model
-        ),
-    };
-    let report = match options.model {
-        ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv => {
-            let allow_cas = options.model != ModelKind::Register;
-            let mut model = RegisterModel::new(allow_cas, options.model.name());
-            if let Some(initial) = initial {
-                model = model.with_initial(initial);
-            }
-            check_with(model, history, options, source_name)?
+    struct Task<'a> {
+        history: &'a History,
+        options: &'a CheckOptions,
+        source_name: &'a str,
+    }
+    impl ModelTask for Task<'_> {
+        type Output = Result<Report>;
+        fn run<M: Import>(self, model: M) -> Result<Report> {
+            check_with(model, self.history, self.options, self.source_name)
         }
-        _ if initial.is_some() => return Err(initial_only_for_registers()),
-        ModelKind::KvAppend => check_with(KvAppendModel, history, options, source_name)?,
-        ModelKind::Counter => check_with(CounterModel, history, options, source_name)?,
-        ModelKind::Set => check_with(SetModel::default(), history, options, source_name)?,
-        ModelKind::ListAppend => {
-            check_with(ListAppendModel::default(), history, options, source_name)?
-        }
+    }
+    let task = Task {
+        history,
+        options,
+        source_name,
     };
-    Ok(report)
+    options
+        .model
+        .with(options.initial.as_ref(), task)
+        .map_err(|reason| Error::Undecided {
+            source_name: source_name.to_string(),
+            reason,
+        })?
 }
 
 /// Per key: how many ops it has in all, and those that take part in the check.
@@ -326,40 +321,37 @@ fn check_with<M: Import>(
             .collect();
         pending = Vec::new();
         for (key, result) in results {
-            let Pending {
-                key,
-                count,
-                ops,
-                configurations,
-                millis,
-            } = match result {
+            let outcome = match result {
                 SearchResult::Unknown(Budget::Configurations) => {
                     pending.push(key);
                     continue;
                 }
-                _ => key,
-            };
-            let outcome = match result {
-                SearchResult::Unknown(Budget::Configurations) => {
-                    unreachable!("keys over the round budget go on to the next round")
-                }
                 SearchResult::Linearizable(order) => KeyOutcome::Valid {
                     witness: order.iter().map(|&i| history.ops[i].id).collect(),
                 },
-                SearchResult::Violation(stuck) => {
-                    KeyOutcome::Invalid(Box::new(explain(model, history, &ops, &key, stuck)))
-                }
-                SearchResult::Unknown(budget) => KeyOutcome::Unknown {
-                    reason: match budget {
-                        Budget::Time => "the time budget ran out before a verdict".to_string(),
-                        Budget::Memory => format!(
-                            "the memory budget ({} MiB) ran out before a verdict",
-                            options.memory_bytes >> 20
-                        ),
-                        _ => "stopped: another key is not linearizable".to_string(),
-                    },
+                SearchResult::Violation(stuck) => KeyOutcome::Invalid(Box::new(explain(
+                    model, history, &key.ops, &key.key, stuck,
+                ))),
+                SearchResult::Unknown(Budget::Time) => KeyOutcome::Unknown {
+                    reason: "the time budget ran out before a verdict".to_string(),
+                },
+                SearchResult::Unknown(Budget::Memory) => KeyOutcome::Unknown {
+                    reason: format!(
+                        "the memory budget ({} MiB) ran out before a verdict",
+                        options.memory_bytes >> 20
+                    ),
+                },
+                SearchResult::Unknown(Budget::Stopped) => KeyOutcome::Unknown {
+                    reason: "stopped: another key is not linearizable".to_string(),
                 },
             };
+            let Pending {
+                key,
+                count,
+                configurations,
+                millis,
+                ..
+            } = key;
             keys.push(KeyReport {
                 key,
                 ops: count,

@@ -4,9 +4,7 @@
 use serde_json::Value;
 
 use crate::check::import_by_key;
-use crate::model::{
-    CounterModel, Import, KvAppendModel, ListAppendModel, ModelKind, RegisterModel, SetModel,
-};
+use crate::model::{Import, ModelKind, ModelTask};
 use crate::op::History;
 use crate::search::{KeyOp, NEVER};
 
@@ -17,19 +15,16 @@ use crate::search::{KeyOp, NEVER};
 /// # Panics
 /// When an op does not fit the model.
 pub fn linearizable(history: &History, model: ModelKind, initial: Option<&Value>) -> bool {
-    match model {
-        ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv => {
-            let mut m = RegisterModel::new(model != ModelKind::Register, model.name());
-            if let Some(initial) = initial {
-                m = m.with_initial(initial);
-            }
-            all_keys(m, history)
+    struct Task<'a>(&'a History);
+    impl ModelTask for Task<'_> {
+        type Output = bool;
+        fn run<M: Import>(self, model: M) -> bool {
+            all_keys(model, self.0)
         }
-        ModelKind::KvAppend => all_keys(KvAppendModel, history),
-        ModelKind::Counter => all_keys(CounterModel, history),
-        ModelKind::Set => all_keys(SetModel::default(), history),
-        ModelKind::ListAppend => all_keys(ListAppendModel::default(), history),
     }
+    model
+        .with(initial, Task(history))
+        .expect("oracle input fits its model")
 }
 
 fn all_keys<M: Import>(mut model: M, history: &History) -> bool {

@@ -113,7 +113,8 @@ pub struct Stuck<M: Model> {
 pub struct Stats {
     /// Configurations entered.
     pub configurations: u64,
-    /// Bytes the memo held at the end.
+    /// Bytes the memo grew by (an upper bound: entries it replaced are not
+    /// subtracted); the lookahead's bitsets are counted in the budget apart.
     pub memo_bytes: usize,
     /// Configurations cut by the lookahead.
     pub pruned: u64,
@@ -314,8 +315,8 @@ impl EntryList {
 /// test is a few word operations per configuration.
 struct Lookahead {
     active: bool,
-    /// Whether to merge configurations whose state no op can observe.
-    canon: bool,
+    /// Bytes held by the per-state bitsets, counted in the memory budget.
+    bytes: usize,
     /// The observers, as a set of required ops.
     observer_bits: Bits,
     n_req: usize,
@@ -376,10 +377,9 @@ impl Lookahead {
         for &g in &observers {
             observer_bits.set(g);
         }
-        let canon = true;
         Lookahead {
             active,
-            canon,
+            bytes: 0,
             observer_bits,
             n_req,
             observers,
@@ -451,6 +451,7 @@ impl Lookahead {
             } else {
                 self.scratch(model, required, states, state)
             };
+            self.bytes += bad.bytes();
             self.bad[s] = Some(bad);
         }
         let bad = self.bad[s].as_ref().expect("just computed");
@@ -509,6 +510,7 @@ impl Lookahead {
             if self.bad.len() <= init as usize {
                 self.bad.resize(init as usize + 1, None);
             }
+            self.bytes += bad.bytes();
             self.bad[init as usize] = Some(bad);
         }
     }
@@ -679,7 +681,6 @@ pub fn search<M: Model>(model: &M, ops: &[KeyOp<M>], limits: Limits) -> (SearchR
                     }
                 })
                 .collect();
-            stats.memo_bytes = memo_bytes(&memo_entries);
             return (SearchResult::Linearizable(witness), stats);
         }
         stats.configurations += 1;
@@ -694,7 +695,6 @@ pub fn search<M: Model>(model: &M, ops: &[KeyOp<M>], limits: Limits) -> (SearchR
                 None
             };
             if let Some(budget) = budget {
-                stats.memo_bytes = memo_bytes(&memo_entries);
                 return (SearchResult::Unknown(budget), stats);
             }
         }
@@ -717,13 +717,10 @@ pub fn search<M: Model>(model: &M, ops: &[KeyOp<M>], limits: Limits) -> (SearchR
             };
             let placed = placed as usize;
             look.unplace(placed);
+            unmark(placed, n_req, &mut lin_req, &mut hash, &mut used_opt);
             if placed < n_req {
-                lin_req.clear(placed);
-                hash ^= zobrist(placed);
                 list.unlift(placed);
                 req_done -= 1;
-            } else {
-                used_opt.clear(placed - n_req);
             }
             continue;
         }
@@ -745,12 +742,7 @@ pub fn search<M: Model>(model: &M, ops: &[KeyOp<M>], limits: Limits) -> (SearchR
             continue;
         };
 
-        if candidate < n_req {
-            lin_req.set(candidate);
-            hash ^= zobrist(candidate);
-        } else {
-            used_opt.set(candidate - n_req);
-        }
+        mark(candidate, n_req, &mut lin_req, &mut hash, &mut used_opt);
         look.place(candidate);
 
         // Lookahead: drop a dead configuration; and when no unplaced op can
@@ -777,15 +769,10 @@ pub fn search<M: Model>(model: &M, ops: &[KeyOp<M>], limits: Limits) -> (SearchR
                     cut_best = Some((depth, prefix, next, killer));
                 }
                 look.unplace(candidate);
-                if candidate < n_req {
-                    lin_req.clear(candidate);
-                    hash ^= zobrist(candidate);
-                } else {
-                    used_opt.clear(candidate - n_req);
-                }
+                unmark(candidate, n_req, &mut lin_req, &mut hash, &mut used_opt);
                 continue;
             }
-            if unobservable && look.canon {
+            if unobservable {
                 memo_state = UNOBSERVABLE;
                 stats.canonical += 1;
             }
@@ -813,12 +800,7 @@ pub fn search<M: Model>(model: &M, ops: &[KeyOp<M>], limits: Limits) -> (SearchR
         if dominated {
             stats.memo_hits += 1;
             look.unplace(candidate);
-            if candidate < n_req {
-                lin_req.clear(candidate);
-                hash ^= zobrist(candidate);
-            } else {
-                used_opt.clear(candidate - n_req);
-            }
+            unmark(candidate, n_req, &mut lin_req, &mut hash, &mut used_opt);
             continue;
         }
         match seen {
@@ -838,7 +820,7 @@ pub fn search<M: Model>(model: &M, ops: &[KeyOp<M>], limits: Limits) -> (SearchR
                 });
             }
         }
-        if stats.memo_bytes > limits.memory_bytes {
+        if stats.memo_bytes + look.bytes > limits.memory_bytes {
             return (SearchResult::Unknown(Budget::Memory), stats);
         }
 
@@ -905,15 +887,27 @@ pub fn search<M: Model>(model: &M, ops: &[KeyOp<M>], limits: Limits) -> (SearchR
             .map(|&s| states.states[s as usize].clone())
             .collect(),
     };
-    stats.memo_bytes = memo_bytes(&memo_entries);
     (SearchResult::Violation(result), stats)
 }
 
-fn memo_bytes(entries: &[MemoEntry]) -> usize {
-    entries
-        .iter()
-        .map(|e| e.required.bytes() + e.used.iter().map(Bits::bytes).sum::<usize>() + 64)
-        .sum()
+/// Marks `candidate` as placed in the linearized sets and their hash.
+fn mark(candidate: usize, n_req: usize, lin_req: &mut Bits, hash: &mut u64, used_opt: &mut Bits) {
+    if candidate < n_req {
+        lin_req.set(candidate);
+        *hash ^= zobrist(candidate);
+    } else {
+        used_opt.set(candidate - n_req);
+    }
+}
+
+/// Undoes [`mark`].
+fn unmark(candidate: usize, n_req: usize, lin_req: &mut Bits, hash: &mut u64, used_opt: &mut Bits) {
+    if candidate < n_req {
+        lin_req.clear(candidate);
+        *hash ^= zobrist(candidate);
+    } else {
+        used_opt.clear(candidate - n_req);
+    }
 }
 
 #[cfg(test)]

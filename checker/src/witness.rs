@@ -7,9 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::Value;
 
 use crate::check::import_by_key;
-use crate::model::{
-    CounterModel, Import, KvAppendModel, ListAppendModel, ModelKind, RegisterModel, SetModel,
-};
+use crate::model::{Import, ModelKind, ModelTask};
 use crate::op::History;
 use crate::search::NEVER;
 
@@ -26,19 +24,17 @@ pub fn verify(
     initial: Option<&Value>,
     witness: &BTreeMap<String, Vec<u64>>,
 ) -> Result<(), String> {
-    match model {
-        ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv => {
-            let mut m = RegisterModel::new(model != ModelKind::Register, model.name());
-            if let Some(initial) = initial {
-                m = m.with_initial(initial);
-            }
-            verify_with(m, history, witness)
-        }
-        ModelKind::KvAppend => verify_with(KvAppendModel, history, witness),
-        ModelKind::Counter => verify_with(CounterModel, history, witness),
-        ModelKind::Set => verify_with(SetModel::default(), history, witness),
-        ModelKind::ListAppend => verify_with(ListAppendModel::default(), history, witness),
+    struct Task<'a> {
+        history: &'a History,
+        witness: &'a BTreeMap<String, Vec<u64>>,
     }
+    impl ModelTask for Task<'_> {
+        type Output = Result<(), String>;
+        fn run<M: Import>(self, model: M) -> Result<(), String> {
+            verify_with(model, self.history, self.witness)
+        }
+    }
+    model.with(initial, Task { history, witness })?
 }
 
 fn verify_with<M: Import>(

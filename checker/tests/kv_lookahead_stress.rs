@@ -2,26 +2,23 @@
 //! small random histories (shared and unique values, puts, crashes).
 //! It takes about a second, so it runs with every `cargo test`.
 
+mod common;
+
 use checker::gen::Rng;
-use checker::{check, oracle, CheckOptions, History, ModelKind, Op, Outcome, Verdict};
+use checker::{check, oracle, CheckOptions, History, ModelKind, Outcome, Verdict};
 use serde_json::{json, Value};
 
 fn history(seed: u64, n: usize, unique: bool) -> History {
     let mut rng = Rng::new(seed);
-    let mut positions: Vec<u64> = (0..2 * n as u64).collect();
-    for i in (1..positions.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        positions.swap(i, j);
-    }
+    let intervals = common::random_intervals(&mut rng, n);
     // A sequential run in call order gives plausible get values.
     let mut seq = String::new();
     let mut seen: Vec<String> = vec![String::new()];
     let mut ops = Vec::new();
     let mut idx: Vec<usize> = (0..n).collect();
-    idx.sort_by_key(|&i| positions[2 * i].min(positions[2 * i + 1]));
+    idx.sort_by_key(|&i| intervals[i].0);
     for (k, &i) in idx.iter().enumerate() {
-        let (a, b) = (positions[2 * i], positions[2 * i + 1]);
-        let (call, ret) = (a.min(b), a.max(b));
+        let (call, ret) = intervals[i];
         let crashed = rng.chance(0.2);
         let (f, input, output): (&str, Value, Value) = match rng.below(5) {
             0 | 1 => {
@@ -59,20 +56,8 @@ fn history(seed: u64, n: usize, unique: bool) -> History {
         } else {
             Outcome::Ok(output)
         };
-        ops.push(Op {
-            id: k as u64,
-            process: k as u64,
-            key: "a".to_string(),
-            f: f.to_string(),
-            input,
-            outcome,
-            call,
-            ret: if crashed { None } else { Some(ret) },
-            call_time: None,
-            ret_time: None,
-            line: k as u64 + 1,
-            node: None,
-        });
+        let ret = (!crashed).then_some(ret);
+        ops.push(common::op(k as u64, "a", f, input, outcome, call, ret));
     }
     ops.sort_by_key(|op| op.call);
     History {

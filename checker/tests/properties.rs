@@ -2,9 +2,11 @@
 //! witnesses, an injected anomaly is caught, and on tiny random histories the
 //! checker agrees with a brute-force oracle, for every model.
 
+mod common;
+
 use checker::gen::{generate, GenOptions, Rng};
 use checker::{
-    check, format, oracle, witness, CheckOptions, Event, History, ModelKind, Op, Outcome, Verdict,
+    check, format, oracle, witness, CheckOptions, Event, History, ModelKind, Outcome, Verdict,
 };
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
@@ -125,11 +127,7 @@ proptest! {
 /// overlaps, crashes and cas mismatches: both verdicts are common.
 fn tiny_history(model: ModelKind, seed: u64, n: usize) -> History {
     let mut rng = Rng::new(seed);
-    let mut positions: Vec<u64> = (0..2 * n as u64).collect();
-    for i in (1..positions.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        positions.swap(i, j);
-    }
+    let intervals = common::random_intervals(&mut rng, n);
     let small = |rng: &mut Rng| -> Value {
         match rng.below(3) {
             0 => Value::Null,
@@ -137,9 +135,7 @@ fn tiny_history(model: ModelKind, seed: u64, n: usize) -> History {
         }
     };
     let mut ops = Vec::new();
-    for i in 0..n {
-        let (a, b) = (positions[2 * i], positions[2 * i + 1]);
-        let (call, ret) = (a.min(b), a.max(b));
+    for (i, &(call, ret)) in intervals.iter().enumerate() {
         let crashed = rng.chance(0.2);
         let key = if model == ModelKind::Kv && rng.chance(0.3) {
             "b"
@@ -214,20 +210,8 @@ fn tiny_history(model: ModelKind, seed: u64, n: usize) -> History {
         } else {
             Outcome::Ok(output)
         };
-        ops.push(Op {
-            id: i as u64,
-            process: i as u64,
-            key: key.to_string(),
-            f: f.to_string(),
-            input,
-            outcome: outcome.clone(),
-            call,
-            ret: if crashed { None } else { Some(ret) },
-            call_time: None,
-            ret_time: None,
-            line: i as u64 + 1,
-            node: None,
-        });
+        let ret = (!crashed).then_some(ret);
+        ops.push(common::op(i as u64, key, f, input, outcome, call, ret));
     }
     ops.sort_by_key(|op| op.call);
     History {

@@ -135,6 +135,14 @@ pub trait Import: Model {
 /// A typed operation: its input and, when known, its output.
 pub type Imported<M> = (<M as Model>::Input, Option<<M as Model>::Output>);
 
+/// Work to do with a concrete model, picked at run time by [`ModelKind::with`].
+pub(crate) trait ModelTask {
+    /// What the work returns.
+    type Output;
+    /// Does the work with `model`.
+    fn run<M: Import>(self, model: M) -> Self::Output;
+}
+
 /// The models `faultline check --model` offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ModelKind {
@@ -165,6 +173,34 @@ impl ModelKind {
         ModelKind::Set,
         ModelKind::ListAppend,
     ];
+
+    /// Builds the model this names (registers start at `initial`, `null`
+    /// when `None`) and runs `task` with it.
+    ///
+    /// # Errors
+    /// `initial` given for a model that is not a register.
+    pub(crate) fn with<T: ModelTask>(
+        self,
+        initial: Option<&serde_json::Value>,
+        task: T,
+    ) -> Result<T::Output, String> {
+        Ok(match self {
+            ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv => {
+                let mut model = RegisterModel::new(self != ModelKind::Register, self.name());
+                if let Some(initial) = initial {
+                    model = model.with_initial(initial);
+                }
+                task.run(model)
+            }
+            _ if initial.is_some() => {
+                return Err(format!("--initial applies to register models, not {self}"))
+            }
+            ModelKind::KvAppend => task.run(KvAppendModel),
+            ModelKind::Counter => task.run(CounterModel),
+            ModelKind::Set => task.run(SetModel::default()),
+            ModelKind::ListAppend => task.run(ListAppendModel::default()),
+        })
+    }
 
     /// The name used on the command line.
     pub fn name(self) -> &'static str {
