@@ -11,8 +11,18 @@
 //!   explains violations.
 //! - [`witness`]: verifies a witness order independently of the search.
 //! - [`gen`]: synthetic histories from a simulated object, for tests and benchmarks.
+//! - [`anomaly`]: named anomalies (lost write, rollback, divergence, ...) and
+//!   the report the checks below return.
+//! - [`append`]: the list-append check: appends are never lost or rolled back,
+//!   seen by clients.
+//! - [`set_check`]: the set check: acknowledged adds are never lost.
+//! - [`raftlog`]: committed log entries are never rolled back, seen from the
+//!   nodes' `raftlog.jsonl` samples.
 
+pub mod anomaly;
+pub mod append;
 pub mod check;
+mod elements;
 mod error;
 pub mod format;
 pub mod gen;
@@ -21,14 +31,20 @@ pub mod model;
 mod op;
 #[doc(hidden)]
 pub mod oracle;
+pub mod raftlog;
 pub mod search;
+pub mod set_check;
 mod values;
 pub mod witness;
 
+pub use anomaly::{Anomaly, AnomalyKind, AnomalyReport};
+pub use append::check_list_append;
 pub use check::{check, CheckOptions, KeyOutcome, KeyReport, Report, Verdict, Violation};
 pub use error::{Error, Result};
 pub use format::Format;
 pub use history::{Event, EventType, Process};
 pub use model::ModelKind;
 pub use op::{History, Op, Outcome};
+pub use raftlog::{check_raftlog, read_samples, LogEntry, LogSample};
+pub use set_check::check_set;
 pub use values::{ValueTable, NULL_ID};

@@ -15,6 +15,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a whole test: start a cluster, run clients under faults, check the history.
+    Run(Box<RunArgs>),
     /// Check recorded histories for linearizability.
     Check(CheckArgs),
     /// Write a synthetic history (a simulated object; linearizable unless --anomaly).
@@ -97,4 +99,70 @@ pub struct GenArgs {
     /// Output file (default: standard output).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+}
+
+/// Options of `faultline run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The system under test: `raftkv` (built in) or a TOML target spec
+    /// (docs/targets.md).
+    #[arg(long, default_value = "raftkv")]
+    pub target: String,
+    /// Cluster size.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// Workload: register, append, counter, set.
+    #[arg(long, default_value = "register")]
+    pub workload: String,
+    /// Faults, comma separated, each optionally with a shape or target:
+    /// partition[:one|halves|ring|bridge|leader|oneway], pause[:one|minority|
+    /// majority|leader|all], kill[:...]; `none` for no faults.
+    #[arg(long, default_value = "partition,pause,kill")]
+    pub nemesis: String,
+    /// Time between a fault and its heal, and between a heal and the next fault.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub nemesis_interval: Duration,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 10)]
+    pub concurrency: usize,
+    /// Total operations per second over all clients; 0 is unlimited.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// How long clients run (the main phase).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub time_limit: Duration,
+    /// Keys in use at once (default: the workload's).
+    #[arg(long)]
+    pub keys: Option<usize>,
+    /// Operations per key before clients move to a fresh key (default: the workload's).
+    #[arg(long)]
+    pub ops_per_key: Option<usize>,
+    /// Send every request to the current leader instead of spreading them over all nodes.
+    #[arg(long)]
+    pub to_leader: bool,
+    /// Seed of every random choice (default: random, printed and stored).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Extra arguments for every node, split as a shell would (quotes
+    /// respected, nothing expanded), e.g. "--bug stale-read".
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    pub node_args: String,
+    /// The run store.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+    /// Repeat the test with seeds seed, seed+1, ...; the exit code is the worst.
+    #[arg(long, default_value_t = 1)]
+    pub test_count: u64,
+    /// Time budget of the linearizability check.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub check_timeout: Duration,
+    /// Memory budget of the linearizability check, in MiB.
+    #[arg(long, default_value_t = 4096)]
+    pub memory_mib: usize,
+    /// Keep the nodes' data directories after the run.
+    #[arg(long)]
+    pub keep_data: bool,
+    /// No progress bar (for CI logs).
+    #[arg(long, short)]
+    pub quiet: bool,
 }

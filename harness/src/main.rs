@@ -4,6 +4,8 @@
 mod check_cmd;
 mod cli;
 mod gen_cmd;
+mod run;
+mod target;
 
 use std::process::ExitCode;
 
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        cli::Command::Run(args) => run::run(*args),
         cli::Command::Check(args) => check_cmd::run(args),
         cli::Command::Gen(args) => gen_cmd::run(args),
         cli::Command::Raftkv { .. } => unreachable!("handled before clap parses"),

@@ -1,1 +1,21 @@
-//! The run store, streaming history writer and reports. Not yet built.
+//! The run store on disk and what a run leaves in it (DESIGN.md, "Run store
+//! and exit codes").
+//!
+//! - [`Store`], [`RunDir`] (`store`): `store/<test-name>/<timestamp>/`, the
+//!   `latest` link, and the paths of every file a run writes.
+//! - [`HistoryWriter`], [`JsonlWriter`] (`writer`): append-only JSON Lines
+//!   files that flush every line, so a harness that dies leaves a checkable
+//!   history; the history writer numbers events and stamps their time.
+//! - [`RunResults`], [`CheckResult`] (`summary`): `results.json`.
+//! - [`write_json`]: whole-file JSON written atomically (`test.json`,
+//!   `results.json`).
+
+mod error;
+mod store;
+mod summary;
+mod writer;
+
+pub use error::{Error, Result};
+pub use store::{sanitize_test_name, RunDir, Store};
+pub use summary::{write_json, CheckResult, OpCounts, RunResults};
+pub use writer::{HistoryWriter, JsonlWriter};

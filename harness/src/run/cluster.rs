@@ -1,0 +1,224 @@
+//! Setting up a cluster: ports, proxies, node commands, start-up.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use nemesis::{Network, NetworkOptions, NodeId, NodeSpec, ProcessTable, Readiness, Supervisor};
+use results::RunDir;
+use serde::Serialize;
+
+use super::Plan;
+use crate::target::{node_name, NodeContext, PartitionMode, PortKind, Probe};
+
+/// A node as `test.json` records it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeRecord {
+    /// `n1`, `n2`, ...
+    pub id: String,
+    /// The program run.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// Its client API address.
+    pub client_addr: SocketAddr,
+    /// Its real peer listen address.
+    pub peer_listen_addr: SocketAddr,
+    /// Its log file.
+    pub log: PathBuf,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+}
+
+/// A cluster ready to start: its processes, its network, its addresses.
+pub struct Cluster {
+    /// The node processes.
+    pub supervisor: Arc<Supervisor>,
+    /// The proxies between them.
+    pub network: Arc<Network>,
+    /// Each node's client API address.
+    pub client_addrs: Vec<SocketAddr>,
+    /// What `test.json` says of each node.
+    pub nodes: Vec<NodeRecord>,
+}
+
+/// `count` distinct free ports on 127.0.0.1, all held until every one is
+/// chosen so none is handed out twice. Another process may still take one
+/// before the node binds it; the node then fails to start with a clear
+/// "address in use" in its log, quoted in the error.
+fn free_addrs(count: usize) -> Result<Vec<SocketAddr>> {
+    let listeners = (0..count)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("cannot find free ports on 127.0.0.1")?;
+    listeners
+        .iter()
+        .map(|listener| listener.local_addr())
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("cannot find free ports on 127.0.0.1")
+}
+
+/// Builds the proxies and the node specs (nothing starts yet).
+///
+/// # Errors
+/// Ports, proxies, a template error, a program that does not exist.
+pub async fn build(plan: &Plan, run: &RunDir, token: &str) -> Result<Cluster> {
+    let n = plan.nodes;
+    let spec = &plan.target;
+    let network = Arc::new(Network::new(NetworkOptions::default()));
+    let table = ProcessTable::new();
+    let addrs = free_addrs(2 * n)?;
+    let (client_addrs, peer_listen) = addrs.split_at(n);
+    let mut advertise = peer_listen.to_vec();
+    let mut peers: Vec<Vec<(usize, SocketAddr)>> = vec![Vec::new(); n];
+    match spec.partition {
+        PartitionMode::PerLink => {
+            for (i, peers_of_i) in peers.iter_mut().enumerate() {
+                for (j, &upstream) in peer_listen.iter().enumerate() {
+                    if i != j {
+                        let proxy = network
+                            .link_proxy(NodeId(i), NodeId(j), upstream)
+                            .await
+                            .context("cannot open a link proxy")?;
+                        peers_of_i.push((j, proxy));
+                    }
+                }
+            }
+        }
+        PartitionMode::Inbound => {
+            for (j, &upstream) in peer_listen.iter().enumerate() {
+                advertise[j] = network
+                    .inbound_proxy(NodeId(j), upstream, table.clone())
+                    .await
+                    .context("cannot open an inbound proxy")?;
+            }
+            for (i, peers_of_i) in peers.iter_mut().enumerate() {
+                peers_of_i.extend(
+                    advertise
+                        .iter()
+                        .enumerate()
+                        .filter(|&(j, _)| j != i)
+                        .map(|(j, &addr)| (j, addr)),
+                );
+            }
+        }
+    }
+    let cluster: Vec<(usize, SocketAddr)> = advertise.iter().copied().enumerate().collect();
+    let probe_client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .context("cannot build an HTTP client")?;
+    let mut specs = Vec::with_capacity(n);
+    let mut records = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = node_name(i);
+        let data_dir = std::path::absolute(run.data_dir(&id))
+            .context("cannot make the data directory path absolute")?;
+        let log = std::path::absolute(run.node_log(&id))
+            .context("cannot make the node log path absolute")?;
+        let context = NodeContext {
+            index: i,
+            data_dir: data_dir.clone(),
+            client_addr: client_addrs[i],
+            peer_listen_addr: peer_listen[i],
+            advertise_peer_addr: advertise[i],
+            peers: peers[i].clone(),
+            cluster: cluster.clone(),
+            token: token.to_owned(),
+        };
+        let crate::target::NodeCommand {
+            program,
+            mut args,
+            env,
+        } = spec
+            .command(&context, &plan.faultline)
+            .with_context(|| format!("target {}", spec.name))?;
+        args.extend(plan.node_args.iter().cloned());
+        let program = if program == plan.faultline.display().to_string() {
+            plan.faultline.clone()
+        } else {
+            crate::target::resolve_program(&program)?
+        };
+        let port = match spec.readiness.port {
+            PortKind::Client => client_addrs[i],
+            PortKind::Peer => peer_listen[i],
+        };
+        let readiness = match spec.readiness.probe {
+            Probe::Started => Readiness::Started,
+            Probe::Tcp => Readiness::TcpAccept(port),
+            Probe::Http => {
+                let url = format!("http://{port}{}", spec.readiness.path);
+                let client = probe_client.clone();
+                Readiness::Probe(Arc::new(move || {
+                    let request = client.get(&url);
+                    Box::pin(async move {
+                        matches!(request.send().await, Ok(answer) if answer.status().is_success())
+                    })
+                }))
+            }
+        };
+        let mut node = NodeSpec::new(program.clone(), data_dir.clone(), log.clone())
+            .args(args.clone())
+            .ready_when(readiness, spec.readiness.timeout);
+        for (key, value) in &env {
+            node = node.env(key.clone(), value.clone());
+        }
+        specs.push(node);
+        records.push(NodeRecord {
+            id,
+            program,
+            args,
+            env,
+            client_addr: client_addrs[i],
+            peer_listen_addr: peer_listen[i],
+            log,
+            data_dir,
+        });
+    }
+    let supervisor = Arc::new(Supervisor::with_process_table(specs, table));
+    Ok(Cluster {
+        supervisor,
+        network,
+        client_addrs: client_addrs.to_vec(),
+        nodes: records,
+    })
+}
+
+/// The first line of `program --version`, for `test.json` (`None` when it
+/// has none within two seconds).
+pub fn program_version(program: &std::path::Path, faultline: &std::path::Path) -> Option<String> {
+    if program == faultline {
+        return Some(format!("faultline {}", env!("CARGO_PKG_VERSION")));
+    }
+    let mut child = std::process::Command::new(program)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take()?, &mut text).ok()?;
+    text.lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .map(str::to_owned)
+}

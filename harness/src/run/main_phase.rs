@@ -1,0 +1,426 @@
+//! One test from start to exit code: setup, main phase, heal, recovery,
+//! final reads, teardown, checks.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use checker::{Event, EventType, Process};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use nemesis::{Nemesis, NemesisEvent, Schedule};
+use results::{HistoryWriter, OpCounts, RunDir};
+use tokio::sync::watch;
+use workloads::{Client, ClientStats, Generator, RaftkvClient, Recorder, RunnerOptions};
+
+use super::cluster::{self, Cluster};
+use super::record::TestRecord;
+use super::sampler::{self, Sampler};
+use super::verdict::{self, Outcome};
+use super::Plan;
+
+/// Seeds of the parts of a run, derived from the run's seed so that they
+/// do not draw from one stream (the same seed, the same choices).
+const NEMESIS_SALT: u64 = 0x6e65_6d65_7369_7300;
+const CLIENT_SALT: u64 = 0x636c_6965_6e74_7300;
+
+/// How often the committed logs are sampled during the main phase.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+/// The history writer, as the clients see it.
+struct HistoryRecorder(Arc<HistoryWriter>);
+
+impl Recorder for HistoryRecorder {
+    fn record(&self, event: Event) {
+        self.0.record(event);
+    }
+}
+
+/// What the nemesis did, for the summary and the progress bar.
+#[derive(Debug, Default)]
+pub struct FaultLog {
+    /// Actions by name (`partition`, `heal`, `kill`, ...).
+    pub counts: BTreeMap<String, u64>,
+    /// The fault in effect, in words (empty when none).
+    pub current: String,
+    /// Actions that went wrong on some node.
+    pub errors: Vec<String>,
+}
+
+fn describe(event: &NemesisEvent) -> String {
+    let nodes: Vec<String> = event.nodes.iter().map(ToString::to_string).collect();
+    let how = event
+        .shape
+        .map(|shape| shape.as_str().to_owned())
+        .or_else(|| event.target.map(|target| target.as_str().to_owned()))
+        .unwrap_or_default();
+    format!("{} {how} [{}]", event.f.as_str(), nodes.join(" "))
+}
+
+fn record_nemesis(history: &HistoryWriter, faults: &Mutex<FaultLog>, event: &NemesisEvent) {
+    history.record(Event {
+        index: 0,
+        time: 0,
+        process: Process::Nemesis,
+        kind: EventType::Info,
+        f: event.f.as_str().to_owned(),
+        key: None,
+        value: serde_json::to_value(event).unwrap_or_default(),
+        node: None,
+        error: (!event.errors.is_empty()).then(|| event.errors.join("; ")),
+    });
+    let mut log = faults
+        .lock()
+        .expect("the fault log lock is never held across a panic");
+    *log.counts.entry(event.f.as_str().to_owned()).or_default() += 1;
+    log.errors.extend(event.errors.iter().cloned());
+    log.current = match event.f {
+        nemesis::Action::Heal | nemesis::Action::Resume | nemesis::Action::Restart => String::new(),
+        _ => describe(event),
+    };
+}
+
+/// Runs one test and returns its exit code.
+///
+/// # Errors
+/// Only what happens before the run directory exists; later errors are
+/// written into the run's `results.json` and returned as exit code 3.
+pub async fn run_test(plan: &Plan, seed: u64, stop: watch::Receiver<bool>) -> Result<u8> {
+    let run = plan
+        .store
+        .create_run(&plan.test_name())
+        .context("cannot create the run directory")?;
+    plan.store
+        .mark_latest(&run)
+        .context("cannot update the store's `latest` link")?;
+    let mut record = TestRecord::new(plan, seed, &run);
+    println!(
+        "faultline run: {} ({} nodes), {} workload, nemesis {}, {}, seed {seed}\n  store: {}",
+        plan.target.name,
+        plan.nodes,
+        plan.workload,
+        plan.mix,
+        humantime::format_duration(plan.time_limit),
+        run.path().display()
+    );
+    let outcome = match drive(plan, seed, stop, &run, &mut record).await {
+        Ok(outcome) => outcome,
+        Err(err) => Outcome::error(format!("{err:#}")),
+    };
+    if let Err(err) = record.write(&run) {
+        eprintln!("faultline: warning: {err:#}");
+    }
+    if !plan.keep_data {
+        if let Err(err) = run.remove_data() {
+            eprintln!("faultline: warning: {err:#}");
+        }
+    }
+    let code = verdict::finish(plan, &run, &record, outcome);
+    Ok(code)
+}
+
+async fn drive(
+    plan: &Plan,
+    seed: u64,
+    stop: watch::Receiver<bool>,
+    run: &RunDir,
+    record: &mut TestRecord,
+) -> Result<Outcome> {
+    let token = format!("faultline-{seed}-{}", std::process::id());
+    let cluster = cluster::build(plan, run, &token).await?;
+    record.set_nodes(&cluster.nodes, &plan.faultline);
+    record.write(run)?;
+    let client = Arc::new(RaftkvClient::new(
+        cluster.client_addrs.clone(),
+        plan.target.timeouts.request,
+    ));
+    let result = drive_cluster(plan, seed, stop, run, &cluster, client).await;
+    // Whatever happened: no node outlives the run.
+    cluster.supervisor.teardown();
+    cluster.network.shutdown();
+    result
+}
+
+async fn drive_cluster<C: Client>(
+    plan: &Plan,
+    seed: u64,
+    mut stop: watch::Receiver<bool>,
+    run: &RunDir,
+    cluster: &Cluster,
+    client: Arc<C>,
+) -> Result<Outcome> {
+    let setup_started = Instant::now();
+    let progress = Progress::new(plan);
+    progress.phase("starting nodes");
+    cluster
+        .supervisor
+        .start_all()
+        .await
+        .context("the cluster did not start")?;
+    progress.phase("waiting for a leader");
+    let leader_deadline = Instant::now() + plan.target.timeouts.leader;
+    loop {
+        if client.leader().await.is_some() {
+            break;
+        }
+        if Instant::now() >= leader_deadline || *stop.borrow() {
+            bail!(
+                "no leader within {} of start-up; node logs: {}",
+                humantime::format_duration(plan.target.timeouts.leader),
+                run.nodes_dir().display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let setup = setup_started.elapsed();
+
+    // The main phase. Event times count from here.
+    let epoch = Instant::now();
+    let history = Arc::new(HistoryWriter::create(run.history(), epoch)?);
+    let recorder: Arc<dyn Recorder> = Arc::new(HistoryRecorder(Arc::clone(&history)));
+    let until = tokio::time::Instant::from_std(epoch + plan.time_limit);
+    let stats = Arc::new(ClientStats::default());
+    let faults = Arc::new(Mutex::new(FaultLog::default()));
+    let sampler = Arc::new(Sampler::create(run, epoch, plan.nodes)?);
+    let (sampler_stop_tx, sampler_stop) = watch::channel(false);
+    let sampling = tokio::spawn(sampler::sample_until(
+        Arc::clone(&sampler),
+        Arc::clone(&client),
+        Arc::clone(&cluster.supervisor),
+        SAMPLE_EVERY,
+        sampler_stop,
+    ));
+
+    let nemesis_task = {
+        let mut nemesis = Nemesis::new(
+            Arc::clone(&cluster.supervisor),
+            Arc::clone(&cluster.network),
+            Schedule::new(plan.mix.clone(), plan.nodes, seed ^ NEMESIS_SALT),
+            epoch,
+        );
+        let history = Arc::clone(&history);
+        let faults = Arc::clone(&faults);
+        let client = Arc::clone(&client);
+        let interval = plan.nemesis_interval;
+        let active = !plan.mix.is_none();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            if !active {
+                // No faults: nothing to heal, and no reason to wait.
+                return;
+            }
+            loop {
+                let wake = tokio::time::Instant::now() + interval;
+                if wake >= until {
+                    break;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep_until(wake) => {}
+                    _ = stop.changed() => break,
+                }
+                if *stop.borrow() {
+                    break;
+                }
+                let named = if nemesis.is_faulty() {
+                    None
+                } else {
+                    tokio::time::timeout(nemesis::LEADER_TIMEOUT, client.leader())
+                        .await
+                        .ok()
+                        .flatten()
+                };
+                for event in nemesis.step(named).await {
+                    record_nemesis(&history, &faults, &event);
+                }
+            }
+            // Clients may hang on paused or cut-off nodes: heal without them.
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => {}
+                _ = stop.changed() => {}
+            }
+            for event in nemesis.heal_all().await {
+                record_nemesis(&history, &faults, &event);
+            }
+        })
+    };
+
+    let options = RunnerOptions {
+        workload: plan.workload,
+        concurrency: plan.concurrency,
+        rate: plan.rate,
+        ops_per_key: plan.ops_per_key,
+        active_keys: plan.keys,
+        seed: seed ^ CLIENT_SALT,
+        nodes: plan.nodes,
+        to_leader: plan.to_leader,
+    };
+    let generator = Generator::new(
+        plan.workload,
+        plan.ops_per_key,
+        plan.keys,
+        seed ^ CLIENT_SALT,
+    );
+    let ticker = progress.start_main(plan, Arc::clone(&stats), Arc::clone(&faults), epoch);
+    let done = workloads::run_clients(
+        Arc::clone(&client),
+        generator,
+        &options,
+        Arc::clone(&recorder),
+        Arc::clone(&stats),
+        until,
+        stop.clone(),
+    )
+    .await;
+    let last_op = Instant::now();
+    progress.phase("healing");
+    nemesis_task.await.context("the nemesis task panicked")?;
+    ticker.abort();
+    let main_phase = epoch.elapsed();
+
+    // Recovery, then the final reads.
+    progress.phase("waiting for the cluster to serve again");
+    let recovery_deadline = tokio::time::Instant::now() + plan.target.timeouts.recovery;
+    let recovered = workloads::wait_for_recovery(
+        client.as_ref(),
+        plan.workload,
+        plan.nodes,
+        recovery_deadline,
+    )
+    .await;
+    progress.phase("final reads");
+    let reads_deadline = tokio::time::Instant::now()
+        + plan
+            .target
+            .timeouts
+            .recovery
+            .max(plan.target.timeouts.request * 3);
+    let final_reads = workloads::final_reads(
+        client.as_ref(),
+        plan.workload,
+        &done.keys,
+        plan.nodes,
+        recorder.as_ref(),
+        done.next_process,
+        reads_deadline,
+    )
+    .await;
+    let _ = sampler_stop_tx.send(true);
+    sampling.await.context("the log sampler panicked")?;
+    progress.phase("final committed logs");
+    sampler::final_samples(&sampler, client.as_ref(), &cluster.supervisor).await;
+    let interrupted = *stop.borrow_and_update();
+    progress.finish();
+
+    let history_written = history.finish();
+    let samples_written = sampler.finish();
+    let faults = std::mem::take(&mut *faults.lock().expect("no panics while holding it"));
+    Ok(Outcome {
+        error: None,
+        write_errors: [history_written.err(), samples_written.err()]
+            .into_iter()
+            .flatten()
+            .map(|err| err.to_string())
+            .collect(),
+        interrupted,
+        ops: OpCounts {
+            invoked: stats.invoked.load(Ordering::Relaxed),
+            ok: stats.ok.load(Ordering::Relaxed),
+            fail: stats.fail.load(Ordering::Relaxed),
+            info: stats.info.load(Ordering::Relaxed),
+        },
+        final_reads: OpCounts {
+            invoked: final_reads.attempted,
+            ok: final_reads.ok,
+            fail: 0,
+            info: 0,
+        },
+        keys: done.keys.len(),
+        faults,
+        recovered,
+        setup,
+        main_phase,
+        after_last_op: last_op,
+        restarts: sampler.restarts(),
+    })
+}
+
+/// The progress bar (or, with `--quiet` or no terminal, phase lines).
+struct Progress {
+    bar: ProgressBar,
+    quiet: bool,
+}
+
+impl Progress {
+    fn new(plan: &Plan) -> Self {
+        let bar = if plan.quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::with_draw_target(
+                Some(plan.time_limit.as_millis() as u64),
+                ProgressDrawTarget::stderr(),
+            )
+        };
+        Self {
+            bar,
+            quiet: plan.quiet,
+        }
+    }
+
+    fn phase(&self, what: &str) {
+        if self.quiet {
+            return;
+        }
+        self.bar.set_message(what.to_owned());
+        if self.bar.is_hidden() {
+            eprintln!("  {what}");
+        }
+    }
+
+    /// Starts the main-phase bar and its ticker; abort the ticker when done.
+    fn start_main(
+        &self,
+        plan: &Plan,
+        stats: Arc<ClientStats>,
+        faults: Arc<Mutex<FaultLog>>,
+        epoch: Instant,
+    ) -> tokio::task::JoinHandle<()> {
+        let bar = self.bar.clone();
+        let limit = humantime::format_duration(plan.time_limit).to_string();
+        bar.set_style(
+            ProgressStyle::with_template(&format!(
+                "{{elapsed_precise}}/{limit} [{{bar:20}}] {{msg}}"
+            ))
+            .expect("the template is valid")
+            .progress_chars("=> "),
+        );
+        let limit_ms = plan.time_limit.as_millis() as u64;
+        tokio::spawn(async move {
+            loop {
+                let elapsed = epoch.elapsed().as_millis() as u64;
+                bar.set_position(elapsed.min(limit_ms));
+                let fault = faults
+                    .lock()
+                    .map(|log| log.current.clone())
+                    .unwrap_or_default();
+                bar.set_message(format!(
+                    "ops {} ok {} fail {} info {}{}",
+                    stats.invoked.load(Ordering::Relaxed),
+                    stats.ok.load(Ordering::Relaxed),
+                    stats.fail.load(Ordering::Relaxed),
+                    stats.info.load(Ordering::Relaxed),
+                    if fault.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" | {fault}")
+                    }
+                ));
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

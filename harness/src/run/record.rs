@@ -1,0 +1,149 @@
+//! `test.json`: every option, the seed, the command that reproduces the run.
+
+use std::path::Path;
+
+use anyhow::Result;
+use results::RunDir;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::cluster::{program_version, NodeRecord};
+use super::Plan;
+
+/// The faultline commit this binary was built from, when known (build.rs).
+pub const GIT_COMMIT: Option<&str> = option_env!("FAULTLINE_GIT_COMMIT");
+
+/// A node in `test.json`: its command and its binary's version.
+#[derive(Debug, Clone, Serialize)]
+struct NodeEntry {
+    #[serde(flatten)]
+    node: NodeRecord,
+    version: Option<String>,
+}
+
+/// What `test.json` holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestRecord {
+    test: String,
+    faultline_version: &'static str,
+    git_commit: Option<&'static str>,
+    /// The command that repeats this run (same seed, same options).
+    pub command: String,
+    argv: Vec<String>,
+    seed: u64,
+    started_at: String,
+    options: Value,
+    target: crate::target::TargetSpec,
+    nodes: Vec<NodeEntry>,
+}
+
+fn quote(word: &str) -> String {
+    shlex::try_quote(word).map_or_else(|_| format!("{word:?}"), |quoted| quoted.into_owned())
+}
+
+/// `faultline run ...` with every option spelled out and the seed fixed.
+pub fn reproduce(plan: &Plan, seed: u64) -> String {
+    let duration = |d| humantime::format_duration(d).to_string();
+    let mut words: Vec<String> = vec![
+        "faultline".into(),
+        "run".into(),
+        "--target".into(),
+        plan.target_arg.clone(),
+        "--nodes".into(),
+        plan.nodes.to_string(),
+        "--workload".into(),
+        plan.workload.to_string(),
+        "--nemesis".into(),
+        plan.mix.to_string(),
+        "--nemesis-interval".into(),
+        duration(plan.nemesis_interval),
+        "--concurrency".into(),
+        plan.concurrency.to_string(),
+        "--rate".into(),
+        plan.rate.to_string(),
+        "--time-limit".into(),
+        duration(plan.time_limit),
+        "--keys".into(),
+        plan.keys.to_string(),
+        "--ops-per-key".into(),
+        plan.ops_per_key.to_string(),
+    ];
+    if plan.to_leader {
+        words.push("--to-leader".into());
+    }
+    words.extend(["--seed".into(), seed.to_string()]);
+    if !plan.node_args_text.is_empty() {
+        words.extend(["--node-args".into(), plan.node_args_text.clone()]);
+    }
+    if plan.store.root() != Path::new("store") {
+        words.extend(["--store".into(), plan.store.root().display().to_string()]);
+    }
+    words
+        .iter()
+        .map(|word| quote(word))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl TestRecord {
+    /// The record of a run about to start.
+    pub fn new(plan: &Plan, seed: u64, run: &RunDir) -> Self {
+        Self {
+            test: run.test().to_owned(),
+            faultline_version: env!("CARGO_PKG_VERSION"),
+            git_commit: GIT_COMMIT,
+            command: reproduce(plan, seed),
+            argv: std::env::args().collect(),
+            seed,
+            started_at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            options: json!({
+                "target": plan.target_arg,
+                "nodes": plan.nodes,
+                "workload": plan.workload,
+                "nemesis": plan.mix.to_string(),
+                "nemesis_interval": humantime::format_duration(plan.nemesis_interval).to_string(),
+                "concurrency": plan.concurrency,
+                "rate": plan.rate,
+                "time_limit": humantime::format_duration(plan.time_limit).to_string(),
+                "keys": plan.keys,
+                "ops_per_key": plan.ops_per_key,
+                "to_leader": plan.to_leader,
+                "node_args": plan.node_args,
+                "store": plan.store.root(),
+                "test_count": plan.test_count,
+                "check_timeout": humantime::format_duration(plan.check_timeout).to_string(),
+                "memory_mib": plan.memory_mib,
+                "keep_data": plan.keep_data,
+            }),
+            target: plan.target.clone(),
+            nodes: Vec::new(),
+        }
+    }
+
+    /// Records each node's command and its binary's version.
+    pub fn set_nodes(&mut self, nodes: &[NodeRecord], faultline: &Path) {
+        let mut versions = std::collections::BTreeMap::new();
+        self.nodes = nodes
+            .iter()
+            .map(|node| {
+                let version = versions
+                    .entry(node.program.clone())
+                    .or_insert_with(|| program_version(&node.program, faultline))
+                    .clone();
+                NodeEntry {
+                    node: node.clone(),
+                    version,
+                }
+            })
+            .collect();
+    }
+
+    /// Writes `test.json` (again: it is first written before the nodes start).
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn write(&self, run: &RunDir) -> Result<()> {
+        results::write_json(&run.test_json(), "test.json", self)?;
+        Ok(())
+    }
+}

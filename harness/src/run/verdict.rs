@@ -1,0 +1,428 @@
+//! After the run: the checks, `results.json`, and the summary in words.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use checker::anomaly::AnomalyReport;
+use checker::{CheckOptions, Format, History, KeyOutcome, Verdict};
+use results::{CheckResult, OpCounts, RunDir, RunResults};
+use workloads::Workload;
+
+use super::main_phase::FaultLog;
+use super::record::TestRecord;
+use super::Plan;
+use crate::check_cmd::most_serious;
+use crate::EXIT_ERROR;
+
+/// A run in which fewer client operations than this succeeded proves
+/// nothing (DESIGN.md): its verdict is unknown, never valid.
+pub const MIN_OK_OPS: u64 = 10;
+
+/// How the run went, before any check.
+#[derive(Debug)]
+pub struct Outcome {
+    /// A harness or target error that ended the run early.
+    pub error: Option<String>,
+    /// Errors writing history.jsonl or raftlog.jsonl.
+    pub write_errors: Vec<String>,
+    /// Ctrl-C stopped the run early.
+    pub interrupted: bool,
+    /// Client operations of the main phase.
+    pub ops: OpCounts,
+    /// Final reads (`invoked` = attempted).
+    pub final_reads: OpCounts,
+    /// Keys used.
+    pub keys: usize,
+    /// What the nemesis did.
+    pub faults: FaultLog,
+    /// How long the cluster took to serve again after the heal.
+    pub recovered: Option<Duration>,
+    /// Start-up until a leader was known.
+    pub setup: Duration,
+    /// The main phase, up to the end of the heal.
+    pub main_phase: Duration,
+    /// When the last client operation of the main phase completed.
+    pub after_last_op: Instant,
+    /// Node restarts seen by the log sampler.
+    pub restarts: u64,
+}
+
+impl Outcome {
+    /// A run that ended with an error before it could be judged.
+    pub fn error(message: String) -> Self {
+        Self {
+            error: Some(message),
+            write_errors: Vec::new(),
+            interrupted: false,
+            ops: OpCounts::default(),
+            final_reads: OpCounts::default(),
+            keys: 0,
+            faults: FaultLog::default(),
+            recovered: None,
+            setup: Duration::ZERO,
+            main_phase: Duration::ZERO,
+            after_last_op: Instant::now(),
+            restarts: 0,
+        }
+    }
+}
+
+/// A check's result plus what the summary prints about it.
+struct Judged {
+    result: CheckResult,
+    /// Sentences explaining an anomaly, printed under the check's line.
+    explanations: Vec<String>,
+    /// Time of the invoke of the earliest op of the first anomaly (ns).
+    detection_ns: Option<u64>,
+}
+
+fn history_of(run: &RunDir) -> Result<Option<History>, String> {
+    let path = run.history();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(format!("cannot read {}: {err}", path.display())),
+    };
+    checker::format::read(&text, &path.display().to_string(), Some(Format::Jsonl))
+        .map(|(history, _)| Some(history))
+        .map_err(|err| format!("{err}"))
+}
+
+fn call_time(history: &History, id: u64) -> Option<u64> {
+    history
+        .ops
+        .iter()
+        .find(|op| op.id == id)
+        .and_then(|op| op.call_time)
+}
+
+fn linearizability(plan: &Plan, history: &History, source: &str) -> Judged {
+    let model = plan.workload.model();
+    let mut options = CheckOptions::new(model);
+    options.deadline = Some(Instant::now() + plan.check_timeout);
+    options.memory_bytes = plan.memory_mib.saturating_mul(1 << 20);
+    match checker::check(history, &options, source) {
+        Ok(report) => {
+            let keys = report.keys.len();
+            let invalid: Vec<_> = report
+                .keys
+                .iter()
+                .filter_map(|key| match &key.outcome {
+                    KeyOutcome::Invalid(violation) => Some((key.key.clone(), violation)),
+                    _ => None,
+                })
+                .collect();
+            let unknown = report
+                .keys
+                .iter()
+                .filter(|key| key.verdict() == Verdict::Unknown)
+                .count();
+            let summary = match report.verdict {
+                Verdict::Valid => format!("linearizable ({keys} keys, {} ops)", report.ops),
+                Verdict::Invalid => {
+                    let stale = invalid
+                        .iter()
+                        .filter(|(_, violation)| violation.kind.as_deref() == Some("stale-read"))
+                        .count();
+                    format!(
+                        "NOT linearizable: {} of {keys} keys have no valid order ({}){}",
+                        invalid.len(),
+                        invalid
+                            .iter()
+                            .map(|(key, _)| key.as_str())
+                            .take(5)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        if stale > 0 {
+                            format!("; {stale} of them end in a stale read")
+                        } else {
+                            String::new()
+                        }
+                    )
+                }
+                Verdict::Unknown => {
+                    format!("unknown: {unknown} of {keys} keys not decided within the budget")
+                }
+            };
+            let explanations = invalid
+                .iter()
+                .take(3)
+                .map(|(key, violation)| format!("key {key:?}: {}", violation.explanation))
+                .collect();
+            let detection_ns = invalid
+                .iter()
+                .filter_map(|(_, violation)| violation.stuck_on.call_time)
+                .min();
+            Judged {
+                result: CheckResult {
+                    name: "linearizability".into(),
+                    verdict: report.verdict,
+                    summary,
+                    details: serde_json::to_value(&report).unwrap_or_default(),
+                },
+                explanations,
+                detection_ns,
+            }
+        }
+        Err(err) => Judged {
+            result: CheckResult {
+                name: "linearizability".into(),
+                verdict: Verdict::Unknown,
+                summary: format!("could not check: {err}"),
+                details: serde_json::Value::Null,
+            },
+            explanations: Vec::new(),
+            detection_ns: None,
+        },
+    }
+}
+
+fn anomalies(report: AnomalyReport, history: Option<&History>) -> Judged {
+    let explanations = report
+        .anomalies
+        .iter()
+        .take(5)
+        .map(|anomaly| format!("{}: {}", anomaly.kind.as_str(), anomaly.explanation))
+        .collect();
+    let detection_ns = report.anomalies.first().and_then(|anomaly| {
+        anomaly.time.or_else(|| {
+            let history = history?;
+            anomaly
+                .ops
+                .iter()
+                .filter_map(|&id| call_time(history, id))
+                .min()
+        })
+    });
+    Judged {
+        result: CheckResult {
+            name: report.check.clone(),
+            verdict: report.verdict,
+            summary: report.summary(),
+            details: serde_json::to_value(&report).unwrap_or_default(),
+        },
+        explanations,
+        detection_ns,
+    }
+}
+
+fn raftlog(run: &RunDir) -> Option<Judged> {
+    let path = run.raftlog();
+    let text = std::fs::read_to_string(&path).ok()?;
+    Some(
+        match checker::raftlog::read_samples(&text, &path.display().to_string()) {
+            Ok((samples, _warnings)) => anomalies(checker::raftlog::check_raftlog(&samples), None),
+            Err(err) => Judged {
+                result: CheckResult {
+                    name: "raftlog".into(),
+                    verdict: Verdict::Unknown,
+                    summary: format!("could not read the samples: {err}"),
+                    details: serde_json::Value::Null,
+                },
+                explanations: Vec::new(),
+                detection_ns: None,
+            },
+        },
+    )
+}
+
+/// Runs the checks, writes `results.json`, prints the summary, returns the
+/// exit code.
+pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, outcome: Outcome) -> u8 {
+    let check_started = Instant::now();
+    let mut judged = Vec::new();
+    let mut reasons: Vec<String> = Vec::new();
+    let mut error = outcome.error.clone();
+    let history = match history_of(run) {
+        Ok(history) => history,
+        Err(err) => {
+            error.get_or_insert(err);
+            None
+        }
+    };
+    if let Some(history) = &history {
+        let source = run.history().display().to_string();
+        judged.push(match plan.workload {
+            Workload::Register | Workload::Counter => linearizability(plan, history, &source),
+            Workload::Append => {
+                anomalies(checker::append::check_list_append(history), Some(history))
+            }
+            Workload::Set => anomalies(checker::set_check::check_set(history), Some(history)),
+        });
+        if let Some(raftlog) = raftlog(run) {
+            judged.push(raftlog);
+        }
+    }
+    let check_time = check_started.elapsed();
+    if error.is_none() {
+        if outcome.ops.ok < MIN_OK_OPS {
+            reasons.push(format!(
+                "only {} client operations succeeded (at least {MIN_OK_OPS} are needed to prove anything)",
+                outcome.ops.ok
+            ));
+        }
+        if outcome.final_reads.ok == 0 {
+            reasons.push(
+                "no operation succeeded after the final heal: the cluster never recovered".into(),
+            );
+        }
+        if outcome.interrupted {
+            reasons.push("interrupted (Ctrl-C): only what was recorded was checked".into());
+        }
+    }
+    for write_error in &outcome.write_errors {
+        error.get_or_insert_with(|| write_error.clone());
+    }
+    let verdict = judged
+        .iter()
+        .map(|j| j.result.verdict)
+        .max()
+        .unwrap_or(Verdict::Unknown);
+    let check_code = if verdict == Verdict::Invalid {
+        1
+    } else if !reasons.is_empty() || verdict == Verdict::Unknown || judged.is_empty() {
+        2
+    } else {
+        0
+    };
+    let code = if error.is_some() {
+        most_serious(check_code, EXIT_ERROR)
+    } else {
+        check_code
+    };
+    let verdict = match code {
+        0 => Verdict::Valid,
+        1 => Verdict::Invalid,
+        _ => Verdict::Unknown,
+    };
+    let detection_ns = judged.iter().find_map(|j| j.detection_ns);
+    let mut timings = BTreeMap::new();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    timings.insert("setup_ms".into(), ms(outcome.setup));
+    timings.insert("main_phase_ms".into(), ms(outcome.main_phase));
+    if let Some(recovered) = outcome.recovered {
+        timings.insert("recovery_ms".into(), ms(recovered));
+    }
+    timings.insert("check_ms".into(), ms(check_time));
+    timings.insert(
+        "last_op_to_verdict_ms".into(),
+        ms(outcome.after_last_op.elapsed()),
+    );
+    if let Some(ns) = detection_ns {
+        timings.insert("detection_ms".into(), ns as f64 / 1e6);
+    }
+    let mut reason_parts = reasons.clone();
+    if let Some(error) = &error {
+        reason_parts.insert(0, format!("error: {error}"));
+    }
+    let mut faults = outcome.faults.counts.clone();
+    faults.insert("restarts_seen".into(), outcome.restarts);
+    let results = RunResults {
+        verdict,
+        exit_code: code,
+        reason: (!reason_parts.is_empty()).then(|| reason_parts.join("; ")),
+        checks: judged.iter().map(|j| j.result.clone()).collect(),
+        ops: outcome.ops,
+        final_reads: outcome.final_reads,
+        faults,
+        timings,
+    };
+    if let Err(err) = results::write_json(&run.results_json(), "results.json", &results) {
+        eprintln!("faultline: warning: {err}");
+    }
+    print_summary(
+        plan,
+        run,
+        record,
+        &outcome,
+        &judged,
+        &results,
+        error.as_deref(),
+    );
+    code
+}
+
+fn print_summary(
+    plan: &Plan,
+    run: &RunDir,
+    record: &TestRecord,
+    outcome: &Outcome,
+    judged: &[Judged],
+    results: &RunResults,
+    error: Option<&str>,
+) {
+    let main_secs = outcome.main_phase.as_secs_f64().max(1e-9);
+    let ops = outcome.ops;
+    if ops.invoked > 0 {
+        println!(
+            "  ops: {} invoked, {} ok, {} fail, {} info ({:.0} ok/s) on {} keys",
+            ops.invoked,
+            ops.ok,
+            ops.fail,
+            ops.info,
+            ops.ok as f64 / main_secs,
+            outcome.keys
+        );
+        let faults: Vec<String> = outcome
+            .faults
+            .counts
+            .iter()
+            .map(|(name, count)| format!("{count} {name}"))
+            .collect();
+        println!(
+            "  faults: {}",
+            if faults.is_empty() {
+                "none".to_owned()
+            } else {
+                faults.join(", ")
+            }
+        );
+        for fault_error in outcome.faults.errors.iter().take(3) {
+            println!("    nemesis error: {fault_error}");
+        }
+        println!(
+            "  final reads: {} of {} ok{}",
+            outcome.final_reads.ok,
+            outcome.final_reads.invoked,
+            outcome
+                .recovered
+                .map(|d| format!(
+                    ", cluster served again {:.1} s after the heal",
+                    d.as_secs_f64()
+                ))
+                .unwrap_or_else(|| ", cluster did not recover in time".into())
+        );
+    }
+    for j in judged {
+        let summary = &j.result.summary;
+        let summary = summary
+            .strip_prefix(&format!("{}: ", j.result.name))
+            .unwrap_or(summary);
+        println!("  {}: {summary}", j.result.name);
+        for explanation in &j.explanations {
+            println!("    {explanation}");
+        }
+    }
+    if let Some(error) = error {
+        eprintln!("faultline: error: {error}");
+    }
+    let words = match results.exit_code {
+        0 => "VALID",
+        1 => "INVALID: anomaly found",
+        2 => "UNKNOWN",
+        _ => "ERROR",
+    };
+    println!(
+        "verdict: {words} (exit {}){}",
+        results.exit_code,
+        results
+            .reason
+            .as_deref()
+            .filter(|_| results.exit_code != 3)
+            .map(|reason| format!(": {reason}"))
+            .unwrap_or_default()
+    );
+    println!("  results: {}", run.results_json().display());
+    println!("  reproduce: {}", record.command);
+    let _ = plan;
+}

@@ -1,0 +1,255 @@
+//! `faultline run` end to end: real 3-node raftkv clusters on 127.0.0.1,
+//! a fixed seed, short limits. Every node is a child of the faultline
+//! process under test and dies with it (parent-death signal, teardown).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// A run that hangs is a bug; this bounds every test (clusters, faults,
+/// recovery and checks together take a few seconds each).
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn faultline() -> Command {
+    let mut command = Command::cargo_bin("faultline").expect("the faultline binary is built");
+    command.timeout(RUN_TIMEOUT);
+    command
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    dir: Option<PathBuf>,
+}
+
+impl Run {
+    fn results(&self) -> Value {
+        let dir = self.dir.as_ref().expect("the run made a directory");
+        let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json");
+        serde_json::from_str(&text).expect("results.json is JSON")
+    }
+
+    fn explain(&self) -> String {
+        format!(
+            "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn run(store: &Path, args: &[&str]) -> Run {
+    let output = faultline()
+        .arg("run")
+        .arg("--store")
+        .arg(store)
+        .arg("--quiet")
+        .args(args)
+        .output()
+        .expect("faultline runs");
+    let latest = store.join("latest");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        dir: std::fs::canonicalize(latest).ok(),
+    }
+}
+
+/// Short runs with every fault, one fault or heal per second.
+const SHORT: &[&str] = &[
+    "--time-limit",
+    "4s",
+    "--nemesis-interval",
+    "1s",
+    "--concurrency",
+    "5",
+    "--seed",
+    "7",
+];
+
+fn clean_run_is_valid(workload: &str, first_check: &str) {
+    let store = tempfile::tempdir().unwrap();
+    let mut args = vec!["--workload", workload];
+    args.extend_from_slice(SHORT);
+    let run = run(store.path(), &args);
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    let results = run.results();
+    assert_eq!(results["verdict"], "valid", "{results}");
+    let checks: Vec<&str> = results["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|check| check["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(checks, [first_check, "raftlog"], "{results}");
+    assert!(results["ops"]["ok"].as_u64().unwrap() >= 10, "{results}");
+    assert!(
+        results["final_reads"]["ok"].as_u64().unwrap() >= 1,
+        "{results}"
+    );
+    let dir = run.dir.as_ref().unwrap();
+    // The run directory holds what DESIGN.md lists, and no node data.
+    for file in [
+        "test.json",
+        "history.jsonl",
+        "raftlog.jsonl",
+        "nodes/n1.log",
+        "nodes/n3.log",
+    ] {
+        assert!(
+            dir.join(file).is_file(),
+            "{file} missing in {}",
+            dir.display()
+        );
+    }
+    assert!(!dir.join("data").exists(), "data directories are removed");
+    let test: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("test.json")).unwrap()).unwrap();
+    assert_eq!(test["seed"], 7);
+    assert!(
+        test["command"].as_str().unwrap().contains("--seed 7"),
+        "{test}"
+    );
+    assert_eq!(test["nodes"].as_array().unwrap().len(), 3);
+    // The recorded history is checkable on its own, with the same verdict.
+    let check = faultline()
+        .arg("check")
+        .arg(dir.join("history.jsonl"))
+        .output()
+        .unwrap();
+    if first_check == "linearizability" {
+        assert_eq!(check.status.code(), Some(0), "{check:?}");
+    }
+    // Nemesis actions are in the history, as single info events.
+    let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+    assert!(
+        history.contains(r#""process":"nemesis""#),
+        "no nemesis events"
+    );
+}
+
+#[test]
+fn register_workload_under_every_fault_is_valid() {
+    clean_run_is_valid("register", "linearizability");
+}
+
+#[test]
+fn append_workload_under_every_fault_is_valid() {
+    clean_run_is_valid("append", "list-append");
+}
+
+#[test]
+fn counter_workload_under_every_fault_is_valid() {
+    clean_run_is_valid("counter", "linearizability");
+}
+
+#[test]
+fn set_workload_under_every_fault_is_valid() {
+    clean_run_is_valid("set", "set");
+}
+
+#[test]
+fn stale_read_bug_exits_1_and_names_the_stale_read() {
+    let store = tempfile::tempdir().unwrap();
+    let run = run(
+        store.path(),
+        &[
+            "--nemesis",
+            "partition",
+            "--node-args",
+            "--bug stale-read",
+            "--time-limit",
+            "4s",
+            "--nemesis-interval",
+            "1s",
+            "--seed",
+            "3",
+        ],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.explain());
+    assert!(run.stdout.contains("stale read"), "{}", run.explain());
+    let results = run.results();
+    assert_eq!(results["verdict"], "invalid");
+    assert!(
+        results["timings"]["detection_ms"].as_f64().is_some(),
+        "{results}"
+    );
+}
+
+#[test]
+fn a_node_that_never_starts_is_exit_3_with_its_log() {
+    let store = tempfile::tempdir().unwrap();
+    let spec = store.path().join("broken.toml");
+    std::fs::write(
+        &spec,
+        r#"
+name = "broken"
+protocol = "raftkv"
+program = "{faultline}"
+args = ["raftkv", "--id", "{num}", "--no-such-flag"]
+"#,
+    )
+    .unwrap();
+    let run = run(
+        store.path(),
+        &["--target", spec.to_str().unwrap(), "--time-limit", "2s"],
+    );
+    assert_eq!(run.code, Some(3), "{}", run.explain());
+    assert!(run.stderr.contains("n1"), "{}", run.explain());
+    assert!(
+        run.stderr.contains("no-such-flag"),
+        "the log tail is quoted: {}",
+        run.explain()
+    );
+    let results = run.results();
+    assert_eq!(results["exit_code"], 3);
+}
+
+#[test]
+fn bad_options_are_exit_3_before_anything_starts() {
+    let store = tempfile::tempdir().unwrap();
+    for (args, needle) in [
+        (vec!["--nemesis", "partition:sideways"], "sideways"),
+        (vec!["--workload", "queue"], "queue"),
+        (
+            vec!["--target", "/no/such/spec.toml"],
+            "neither a built-in target",
+        ),
+        (vec!["--node-args", "--bug 'unclosed"], "unbalanced quotes"),
+        (vec!["--nodes", "0"], "--nodes"),
+    ] {
+        let run = run(store.path(), &args);
+        assert_eq!(run.code, Some(3), "{args:?}: {}", run.explain());
+        assert!(run.stderr.contains(needle), "{args:?}: {}", run.explain());
+    }
+    assert!(
+        !store.path().join("latest").exists(),
+        "no run directory for bad options"
+    );
+}
+
+#[test]
+#[ignore = "detection benchmark, several runs of 30 s: scripts/detection.sh records rates"]
+fn early_ack_bug_loses_an_acknowledged_append() {
+    let store = tempfile::tempdir().unwrap();
+    let run = run(
+        store.path(),
+        &[
+            "--workload",
+            "append",
+            "--nemesis",
+            "partition,kill",
+            "--node-args",
+            "--bug early-ack",
+            "--time-limit",
+            "30s",
+            "--seed",
+            "1",
+        ],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.explain());
+    assert!(run.stdout.contains("lost-write"), "{}", run.explain());
+}

@@ -1,0 +1,127 @@
+//! `results.json`: the run's verdict, each check's verdict and details.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use checker::Verdict;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// What one check found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// The check: `linearizability`, `list-append`, `set`, `raftlog`.
+    pub name: String,
+    /// `valid`, `invalid` or `unknown`.
+    pub verdict: Verdict,
+    /// One sentence in words.
+    pub summary: String,
+    /// The check's own report (per-key results, anomalies, explanations).
+    pub details: serde_json::Value,
+}
+
+/// How the client operations ended.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OpCounts {
+    /// Operations invoked.
+    pub invoked: u64,
+    /// Completed with effect.
+    pub ok: u64,
+    /// Definitely without effect.
+    pub fail: u64,
+    /// Unknown (timeouts, cut connections).
+    pub info: u64,
+}
+
+/// `results.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResults {
+    /// The run's verdict: invalid if any check is, else unknown if any check
+    /// is or the run proved nothing (`reason`), else valid.
+    pub verdict: Verdict,
+    /// DESIGN.md's exit code (0 valid, 1 invalid, 2 unknown, 3 error).
+    pub exit_code: u8,
+    /// Why the run is unknown or an error although no check said so
+    /// (e.g. "no operation succeeded after the final heal").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Each check, in the order they ran.
+    pub checks: Vec<CheckResult>,
+    /// Client operations during the main phase.
+    pub ops: OpCounts,
+    /// Final reads: attempted and succeeded.
+    pub final_reads: OpCounts,
+    /// Faults injected, by nemesis action (`partition`, `kill`, ...).
+    pub faults: BTreeMap<String, u64>,
+    /// Phase durations and other figures, in milliseconds unless named otherwise.
+    pub timings: BTreeMap<String, f64>,
+}
+
+impl RunResults {
+    /// The check named `name`, if it ran.
+    #[must_use]
+    pub fn check(&self, name: &str) -> Option<&CheckResult> {
+        self.checks.iter().find(|check| check.name == name)
+    }
+}
+
+/// Writes `value` as pretty JSON to `path` atomically: to a temporary file
+/// beside it, then renamed, so a reader never sees half a file.
+///
+/// # Errors
+/// `Serialize` or `Write`.
+pub fn write_json<T: Serialize>(path: &Path, what: &'static str, value: &T) -> Result<()> {
+    let text = serde_json::to_vec_pretty(value).map_err(|source| Error::Serialize {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let tmp = path.with_extension("json.tmp");
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(&text)?;
+        file.write_all(b"\n")?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_round_trip_through_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.json");
+        let results = RunResults {
+            verdict: Verdict::Invalid,
+            exit_code: 1,
+            reason: None,
+            checks: vec![CheckResult {
+                name: "linearizability".into(),
+                verdict: Verdict::Invalid,
+                summary: "key r3 is not linearizable".into(),
+                details: serde_json::json!({"keys": 4}),
+            }],
+            ops: OpCounts::default(),
+            final_reads: OpCounts::default(),
+            faults: BTreeMap::from([("partition".into(), 3)]),
+            timings: BTreeMap::new(),
+        };
+        write_json(&path, "results", &results).unwrap();
+        let back: RunResults =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(back.exit_code, 1);
+        assert_eq!(
+            back.check("linearizability").unwrap().verdict,
+            Verdict::Invalid
+        );
+        assert!(!dir.path().join("results.json.tmp").exists());
+    }
+}

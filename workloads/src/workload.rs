@@ -1,0 +1,144 @@
+//! The workloads: which operations clients issue, and which model judges them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use checker::ModelKind;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// A kind of test: the operations clients issue and the model that checks them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// Read, write and compare-and-set of registers (checked as `kv`).
+    Register,
+    /// Append unique elements to lists and read whole lists (`list-append`).
+    Append,
+    /// Increment, decrement and read counters (`counter`).
+    Counter,
+    /// Add unique elements to sets and read whole sets (`set`).
+    Set,
+}
+
+impl Workload {
+    /// Every workload, in the order the CLI lists them.
+    pub const ALL: [Workload; 4] = [
+        Workload::Register,
+        Workload::Append,
+        Workload::Counter,
+        Workload::Set,
+    ];
+
+    /// The name used on the command line and in files.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Register => "register",
+            Workload::Append => "append",
+            Workload::Counter => "counter",
+            Workload::Set => "set",
+        }
+    }
+
+    /// The model that judges this workload's histories.
+    #[must_use]
+    pub fn model(self) -> ModelKind {
+        match self {
+            Workload::Register => ModelKind::Kv,
+            Workload::Append => ModelKind::ListAppend,
+            Workload::Counter => ModelKind::Counter,
+            Workload::Set => ModelKind::Set,
+        }
+    }
+
+    /// How many ops a key gets before clients move to a fresh key (Jepsen's
+    /// independent keys: short per-key histories stay checkable, and list
+    /// and set reads stay short).
+    #[must_use]
+    pub fn default_ops_per_key(self) -> usize {
+        match self {
+            Workload::Register | Workload::Counter => 200,
+            Workload::Append | Workload::Set => 300,
+        }
+    }
+
+    /// How many keys are in use at once.
+    #[must_use]
+    pub fn default_active_keys(self) -> usize {
+        match self {
+            Workload::Register | Workload::Append => 4,
+            Workload::Counter | Workload::Set => 2,
+        }
+    }
+
+    /// The prefix of this workload's key names (`r0`, `l0`, `c0`, `s0`, ...):
+    /// distinct per workload, so that workloads run one after another on one
+    /// cluster never touch a key of another shape (raftkv's `wrong-type`).
+    #[must_use]
+    pub fn key_prefix(self) -> &'static str {
+        match self {
+            Workload::Register => "r",
+            Workload::Append => "l",
+            Workload::Counter => "c",
+            Workload::Set => "s",
+        }
+    }
+}
+
+impl fmt::Display for Workload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Workload {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Self, Error> {
+        Workload::ALL
+            .into_iter()
+            .find(|workload| workload.name() == name)
+            .ok_or_else(|| Error::UnknownWorkload {
+                name: name.to_string(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_from_str_display_and_serde() {
+        for workload in Workload::ALL {
+            assert_eq!(workload.name().parse::<Workload>(), Ok(workload));
+            assert_eq!(workload.to_string(), workload.name());
+            let json = serde_json::to_string(&workload).expect("an enum serializes");
+            assert_eq!(json, format!("\"{}\"", workload.name()));
+            let back: Workload = serde_json::from_str(&json).expect("its own name parses");
+            assert_eq!(back, workload);
+        }
+    }
+
+    #[test]
+    fn unknown_name_lists_the_choices() {
+        let error = "queue"
+            .parse::<Workload>()
+            .expect_err("queue is no workload");
+        let message = error.to_string();
+        assert!(message.contains("\"queue\""), "{message}");
+        for workload in Workload::ALL {
+            assert!(message.contains(workload.name()), "{message}");
+        }
+    }
+
+    #[test]
+    fn each_workload_is_judged_by_its_model() {
+        assert_eq!(Workload::Register.model(), ModelKind::Kv);
+        assert_eq!(Workload::Append.model(), ModelKind::ListAppend);
+        assert_eq!(Workload::Counter.model(), ModelKind::Counter);
+        assert_eq!(Workload::Set.model(), ModelKind::Set);
+    }
+}
