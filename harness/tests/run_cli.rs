@@ -232,6 +232,97 @@ fn bad_options_are_exit_3_before_anything_starts() {
 }
 
 #[test]
+fn test_count_repeats_with_consecutive_seeds() {
+    let store = tempfile::tempdir().unwrap();
+    let run = run(
+        store.path(),
+        &[
+            "--nemesis",
+            "none",
+            "--time-limit",
+            "1s",
+            "--test-count",
+            "2",
+            "--seed",
+            "40",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    assert!(
+        run.stdout.contains("seed 40") && run.stdout.contains("seed 41"),
+        "{}",
+        run.explain()
+    );
+    let test_dir = store.path().join("raftkv-register-none");
+    assert_eq!(
+        std::fs::read_dir(test_dir).unwrap().count(),
+        2,
+        "one directory per run"
+    );
+}
+
+#[test]
+fn ctrl_c_heals_tears_down_and_still_checks_what_was_recorded() {
+    let store = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("faultline"))
+        .args([
+            "run",
+            "--quiet",
+            "--time-limit",
+            "60s",
+            "--nemesis-interval",
+            "1s",
+        ])
+        .arg("--store")
+        .arg(store.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the main phase has begun (the history exists).
+    let started = std::time::Instant::now();
+    while !store.path().join("latest/history.jsonl").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the run never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    // SAFETY: sending a signal to our own child, by its pid.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "Ctrl-C must end the run early: {stdout}"
+    );
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("interrupted"), "{stdout}");
+    let dir = std::fs::canonicalize(store.path().join("latest")).unwrap();
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["checks"][0]["verdict"], "valid", "{results}");
+    assert!(results["ops"]["ok"].as_u64().unwrap() > 0);
+    // Every fault was healed: the last nemesis event undoes what came before.
+    let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+    let nemesis: Vec<Value> = history
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|event| event["process"] == "nemesis")
+        .collect();
+    if let Some(last) = nemesis.last() {
+        let f = last["f"].as_str().unwrap();
+        assert!(
+            ["heal", "resume", "restart"].contains(&f),
+            "last fault action {f}"
+        );
+    }
+}
+
+#[test]
 #[ignore = "detection benchmark, several runs of 30 s: scripts/detection.sh records rates"]
 fn early_ack_bug_loses_an_acknowledged_append() {
     let store = tempfile::tempdir().unwrap();

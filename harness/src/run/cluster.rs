@@ -46,20 +46,22 @@ pub struct Cluster {
     pub nodes: Vec<NodeRecord>,
 }
 
-/// `count` distinct free ports on 127.0.0.1, all held until every one is
-/// chosen so none is handed out twice. Another process may still take one
-/// before the node binds it; the node then fails to start with a clear
-/// "address in use" in its log, quoted in the error.
-fn free_addrs(count: usize) -> Result<Vec<SocketAddr>> {
+/// `count` distinct free ports on 127.0.0.1, held (bound) until the caller
+/// drops the listeners: the proxies are opened meanwhile, so none of them
+/// takes a node's port. Another socket may still take one before the node
+/// binds it; the node then fails with "address in use" in its log, and
+/// setup starts again on new ports.
+fn free_addrs(count: usize) -> Result<(Vec<TcpListener>, Vec<SocketAddr>)> {
     let listeners = (0..count)
         .map(|_| TcpListener::bind("127.0.0.1:0"))
         .collect::<std::io::Result<Vec<_>>>()
         .context("cannot find free ports on 127.0.0.1")?;
-    listeners
+    let addrs = listeners
         .iter()
         .map(|listener| listener.local_addr())
         .collect::<std::io::Result<Vec<_>>>()
-        .context("cannot find free ports on 127.0.0.1")
+        .context("cannot find free ports on 127.0.0.1")?;
+    Ok((listeners, addrs))
 }
 
 /// Builds the proxies and the node specs (nothing starts yet).
@@ -71,7 +73,7 @@ pub async fn build(plan: &Plan, run: &RunDir, token: &str) -> Result<Cluster> {
     let spec = &plan.target;
     let network = Arc::new(Network::new(NetworkOptions::default()));
     let table = ProcessTable::new();
-    let addrs = free_addrs(2 * n)?;
+    let (held, addrs) = free_addrs(2 * n)?;
     let (client_addrs, peer_listen) = addrs.split_at(n);
     let mut advertise = peer_listen.to_vec();
     let mut peers: Vec<Vec<(usize, SocketAddr)>> = vec![Vec::new(); n];
@@ -107,6 +109,7 @@ pub async fn build(plan: &Plan, run: &RunDir, token: &str) -> Result<Cluster> {
             }
         }
     }
+    drop(held);
     let cluster: Vec<(usize, SocketAddr)> = advertise.iter().copied().enumerate().collect();
     let probe_client = reqwest::Client::builder()
         .timeout(Duration::from_secs(1))

@@ -25,6 +25,10 @@ use super::Plan;
 const NEMESIS_SALT: u64 = 0x6e65_6d65_7369_7300;
 const CLIENT_SALT: u64 = 0x636c_6965_6e74_7300;
 
+/// How many times setup starts the cluster on fresh ports when a port it
+/// picked was taken in between.
+const PORT_RETRIES: u32 = 3;
+
 /// How often the committed logs are sampled during the main phase.
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
@@ -128,14 +132,42 @@ async fn drive(
     record: &mut TestRecord,
 ) -> Result<Outcome> {
     let token = format!("faultline-{seed}-{}", std::process::id());
-    let cluster = cluster::build(plan, run, &token).await?;
-    record.set_nodes(&cluster.nodes, &plan.faultline);
-    record.write(run)?;
+    let setup_started = Instant::now();
+    let mut attempt = 1;
+    let cluster = loop {
+        let cluster = cluster::build(plan, run, &token).await?;
+        record.set_nodes(&cluster.nodes, &plan.faultline);
+        record.write(run)?;
+        if !plan.quiet {
+            eprintln!("  starting nodes");
+        }
+        match cluster.supervisor.start_all().await {
+            Ok(()) => break cluster,
+            Err(err) => {
+                cluster.supervisor.teardown();
+                cluster.network.shutdown();
+                // Free ports are found by binding port 0 and letting go; another
+                // socket may take one before the node binds it. Start afresh
+                // on new ports (and empty data directories), a few times.
+                let text = err.to_string();
+                if attempt < PORT_RETRIES && text.contains("Address already in use") {
+                    eprintln!(
+                        "faultline: a node's port was taken before it could bind it; \
+                         starting the cluster again on new ports"
+                    );
+                    run.remove_data()?;
+                    attempt += 1;
+                    continue;
+                }
+                return Err(anyhow::Error::new(err).context("the cluster did not start"));
+            }
+        }
+    };
     let client = Arc::new(RaftkvClient::new(
         cluster.client_addrs.clone(),
         plan.target.timeouts.request,
     ));
-    let result = drive_cluster(plan, seed, stop, run, &cluster, client).await;
+    let result = drive_cluster(plan, seed, stop, run, &cluster, client, setup_started).await;
     // Whatever happened: no node outlives the run.
     cluster.supervisor.teardown();
     cluster.network.shutdown();
@@ -149,15 +181,9 @@ async fn drive_cluster<C: Client>(
     run: &RunDir,
     cluster: &Cluster,
     client: Arc<C>,
+    setup_started: Instant,
 ) -> Result<Outcome> {
-    let setup_started = Instant::now();
     let progress = Progress::new(plan);
-    progress.phase("starting nodes");
-    cluster
-        .supervisor
-        .start_all()
-        .await
-        .context("the cluster did not start")?;
     progress.phase("waiting for a leader");
     let leader_deadline = Instant::now() + plan.target.timeouts.leader;
     loop {
@@ -235,9 +261,11 @@ async fn drive_cluster<C: Client>(
                 }
             }
             // Clients may hang on paused or cut-off nodes: heal without them.
-            tokio::select! {
-                () = tokio::time::sleep_until(until) => {}
-                _ = stop.changed() => {}
+            if !*stop.borrow_and_update() {
+                tokio::select! {
+                    () = tokio::time::sleep_until(until) => {}
+                    _ = stop.changed() => {}
+                }
             }
             for event in nemesis.heal_all().await {
                 record_nemesis(&history, &faults, &event);
@@ -342,6 +370,7 @@ async fn drive_cluster<C: Client>(
         main_phase,
         after_last_op: last_op,
         restarts: sampler.restarts(),
+        leader_changes: sampler.leader_changes(),
     })
 }
 

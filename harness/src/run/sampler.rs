@@ -40,6 +40,14 @@ pub struct Sampler {
     epoch: Instant,
     cursors: Mutex<Vec<NodeCursor>>,
     restarts: AtomicU64,
+    leaders: Mutex<LeaderWatch>,
+}
+
+/// The leaders seen once a second, to count leader changes.
+#[derive(Debug, Default)]
+struct LeaderWatch {
+    last: Option<NodeId>,
+    changes: u64,
 }
 
 impl Sampler {
@@ -53,12 +61,31 @@ impl Sampler {
             epoch,
             cursors: Mutex::new(vec![NodeCursor::default(); nodes]),
             restarts: AtomicU64::new(0),
+            leaders: Mutex::new(LeaderWatch::default()),
         })
     }
 
     /// Restarts seen (a node's process id changed between samples).
     pub fn restarts(&self) -> u64 {
         self.restarts.load(Ordering::Relaxed)
+    }
+
+    /// Leader changes seen (a different leader than at the previous look,
+    /// once a second; changes faster than that are not all seen).
+    pub fn leader_changes(&self) -> u64 {
+        self.leaders
+            .lock()
+            .expect("never held across a panic")
+            .changes
+    }
+
+    fn saw_leader(&self, leader: Option<NodeId>) {
+        let Some(leader) = leader else { return };
+        let mut watch = self.leaders.lock().expect("never held across a panic");
+        if watch.last.is_some_and(|last| last != leader) {
+            watch.changes += 1;
+        }
+        watch.last = Some(leader);
     }
 
     /// Flushes the file; the first write error, if any.
@@ -147,6 +174,9 @@ pub async fn sample_until<C: Client>(
 ) {
     let nodes = supervisor.len();
     loop {
+        if let Ok(leader) = tokio::time::timeout(SAMPLE_TIMEOUT, client.leader()).await {
+            sampler.saw_leader(leader);
+        }
         for node in NodeId::all(nodes) {
             sampler
                 .sample(client.as_ref(), &supervisor, node, false)

@@ -45,6 +45,8 @@ pub struct Outcome {
     pub after_last_op: Instant,
     /// Node restarts seen by the log sampler.
     pub restarts: u64,
+    /// Leader changes seen by the sampler (once a second).
+    pub leader_changes: u64,
 }
 
 impl Outcome {
@@ -63,6 +65,7 @@ impl Outcome {
             main_phase: Duration::ZERO,
             after_last_op: Instant::now(),
             restarts: 0,
+            leader_changes: 0,
         }
     }
 }
@@ -317,6 +320,7 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, outcome: Outcome) 
     }
     let mut faults = outcome.faults.counts.clone();
     faults.insert("restarts_seen".into(), outcome.restarts);
+    faults.insert("leader_changes_seen".into(), outcome.leader_changes);
     let results = RunResults {
         verdict,
         exit_code: code,
@@ -370,12 +374,13 @@ fn print_summary(
             .map(|(name, count)| format!("{count} {name}"))
             .collect();
         println!(
-            "  faults: {}",
+            "  faults: {}; {} leader changes seen",
             if faults.is_empty() {
                 "none".to_owned()
             } else {
                 faults.join(", ")
-            }
+            },
+            outcome.leader_changes
         );
         for fault_error in outcome.faults.errors.iter().take(3) {
             println!("    nemesis error: {fault_error}");
