@@ -140,6 +140,10 @@ pub struct RunArgs {
     /// Send every request to the current leader instead of spreading them over all nodes.
     #[arg(long)]
     pub to_leader: bool,
+    /// etcd reads: linearizable (etcd's default), or serializable (served
+    /// from the node's local state: stale reads are allowed and expected).
+    #[arg(long, default_value = "linearizable")]
+    pub read_mode: String,
     /// Seed of every random choice (default: random, printed and stored).
     #[arg(long)]
     pub seed: Option<u64>,

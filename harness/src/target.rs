@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 /// The built-in raftkv spec; also the example in docs/targets.md.
 pub const RAFTKV_SPEC: &str = include_str!("../targets/raftkv.toml");
 
+/// The built-in etcd spec (Debian's /usr/bin/etcd; docs/etcd.md).
+pub const ETCD_SPEC: &str = include_str!("../targets/etcd.toml");
+
 /// A target spec, as written in TOML.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -279,15 +282,12 @@ impl TargetSpec {
     pub fn load(target: &str) -> Result<Self> {
         match target {
             "raftkv" => Self::parse(RAFTKV_SPEC, "raftkv (built in)"),
-            "etcd" => bail!(
-                "the built-in etcd target is not available yet; write a spec for it \
-                 (docs/targets.md) or use --target raftkv"
-            ),
+            "etcd" => Self::parse(ETCD_SPEC, "etcd (built in)"),
             path => {
                 let text = std::fs::read_to_string(path).with_context(|| {
                     format!(
-                        "--target {path:?} is neither a built-in target (raftkv) nor a readable \
-                         TOML spec file"
+                        "--target {path:?} is neither a built-in target (raftkv, etcd) nor a \
+                         readable TOML spec file"
                     )
                 })?;
                 Self::parse(&text, path)
@@ -452,6 +452,36 @@ mod tests {
              --peer-addr 127.0.0.1:9002 --peer 1=127.0.0.1:7001 --peer 3=127.0.0.1:7003"
         );
         assert!(env.is_empty());
+    }
+
+    #[test]
+    fn builtin_etcd_spec_expands_to_an_etcd_command_line() {
+        let spec = TargetSpec::load("etcd").unwrap();
+        assert_eq!(spec.protocol, Protocol::Etcd);
+        assert_eq!(spec.partition, PartitionMode::Inbound);
+        let command = spec.command(&context(), Path::new("f")).unwrap();
+        let args = command.args.join(" ");
+        assert!(
+            args.starts_with("--name n2 --data-dir /tmp/run/data/n2"),
+            "{args}"
+        );
+        assert!(
+            args.contains(
+                "--initial-cluster n1=http://127.0.0.1:9101,n2=http://127.0.0.1:9102,\
+                 n3=http://127.0.0.1:9103"
+            ),
+            "{args}"
+        );
+        assert!(
+            args.contains("--initial-advertise-peer-urls http://127.0.0.1:9102"),
+            "{args}"
+        );
+        assert!(
+            args.contains("--listen-peer-urls http://127.0.0.1:9002"),
+            "{args}"
+        );
+        assert!(args.contains("--initial-cluster-token tok"), "{args}");
+        assert_eq!(spec.readiness.port, PortKind::Peer);
     }
 
     #[test]

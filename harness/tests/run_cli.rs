@@ -152,6 +152,49 @@ fn set_workload_under_every_fault_is_valid() {
 }
 
 #[test]
+fn etcd_register_under_every_fault_is_valid() {
+    let store = tempfile::tempdir().unwrap();
+    let mut args = vec!["--target", "etcd"];
+    args.extend_from_slice(SHORT);
+    let run = run(store.path(), &args);
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    let results = run.results();
+    let checks: Vec<&str> = results["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|check| check["name"].as_str().unwrap())
+        .collect();
+    // etcd lists no committed log: only the client-side check runs.
+    assert_eq!(checks, ["linearizability"], "{results}");
+    assert!(results["ops"]["ok"].as_u64().unwrap() >= 10, "{results}");
+}
+
+#[test]
+fn etcd_serializable_reads_under_partitions_are_caught_as_stale() {
+    let store = tempfile::tempdir().unwrap();
+    let run = run(
+        store.path(),
+        &[
+            "--target",
+            "etcd",
+            "--read-mode",
+            "serializable",
+            "--nemesis",
+            "partition:one",
+            "--nemesis-interval",
+            "1s",
+            "--time-limit",
+            "5s",
+            "--seed",
+            "5",
+        ],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.explain());
+    assert!(run.stdout.contains("stale read"), "{}", run.explain());
+}
+
+#[test]
 fn stale_read_bug_exits_1_and_names_the_stale_read() {
     let store = tempfile::tempdir().unwrap();
     let run = run(
@@ -220,6 +263,11 @@ fn bad_options_are_exit_3_before_anything_starts() {
         ),
         (vec!["--node-args", "--bug 'unclosed"], "unbalanced quotes"),
         (vec!["--nodes", "0"], "--nodes"),
+        (
+            vec!["--target", "etcd", "--workload", "counter"],
+            "not supported on etcd",
+        ),
+        (vec!["--read-mode", "serializable"], "for etcd targets"),
     ] {
         let run = run(store.path(), &args);
         assert_eq!(run.code, Some(3), "{args:?}: {}", run.explain());

@@ -53,6 +53,24 @@ impl Schedule {
         &self.mix
     }
 
+    /// Whether a bare fault (no shape or target given) goes for the leader
+    /// this time: two times in three when a leader is known. The leader is
+    /// where Raft's subtle rules live (stale reads from a deposed leader,
+    /// writes acknowledged before commit, lease reads), so a bare fault
+    /// favours it over the uniform pick, which gives it one chance in five
+    /// or six.
+    fn leader_first(&mut self, leader: Option<NodeId>) -> bool {
+        leader.is_some() && self.rng.below(3) < 2
+    }
+
+    fn bare_target(&mut self, leader: Option<NodeId>) -> Target {
+        if self.leader_first(leader) {
+            Target::Leader
+        } else {
+            *self.rng.pick(&Target::ALL)
+        }
+    }
+
     /// The next fault, or `None` when the mix is `none` (or the cluster empty).
     /// `leader` is asked for by leader shapes and targets only.
     pub fn next_fault(&mut self, leader: Option<NodeId>) -> Option<Fault> {
@@ -62,18 +80,24 @@ impl Schedule {
         let spec = *self.rng.pick(&self.mix.0);
         Some(match spec {
             FaultSpec::Partition(shape) => {
-                let shape = shape.unwrap_or_else(|| *self.rng.pick(&Shape::ALL));
+                let shape = shape.unwrap_or_else(|| {
+                    if self.leader_first(leader) {
+                        Shape::Leader
+                    } else {
+                        *self.rng.pick(&Shape::ALL)
+                    }
+                });
                 Fault::Partition(Partition::plan(shape, self.count, leader, &mut self.rng))
             }
             FaultSpec::Pause(target) => {
-                let target = target.unwrap_or_else(|| *self.rng.pick(&Target::ALL));
+                let target = target.unwrap_or_else(|| self.bare_target(leader));
                 Fault::Pause {
                     target,
                     nodes: target.pick(self.count, leader, &mut self.rng),
                 }
             }
             FaultSpec::Kill(target) => {
-                let target = target.unwrap_or_else(|| *self.rng.pick(&Target::ALL));
+                let target = target.unwrap_or_else(|| self.bare_target(leader));
                 Fault::Kill {
                     target,
                     nodes: target.pick(self.count, leader, &mut self.rng),
@@ -116,6 +140,25 @@ mod tests {
         }
         assert_eq!(shapes.len(), Shape::ALL.len());
         assert_eq!(targets.len(), Target::ALL.len());
+    }
+
+    #[test]
+    fn bare_faults_go_for_a_known_leader_about_two_times_in_three() {
+        let mix: FaultMix = "partition,kill".parse().expect("valid mix");
+        let mut schedule = Schedule::new(mix, 3, 9);
+        let leader = NodeId(2);
+        let mut at_leader = 0;
+        for _ in 0..1000 {
+            match schedule.next_fault(Some(leader)) {
+                Some(Fault::Partition(partition)) if partition.shape == Shape::Leader => {
+                    at_leader += 1;
+                }
+                Some(Fault::Kill { target, .. }) if target == Target::Leader => at_leader += 1,
+                _ => {}
+            }
+        }
+        // 2/3 by preference plus 1/3 x 1/5 or 1/6 by the uniform pick.
+        assert!((660..790).contains(&at_leader), "{at_leader} of 1000");
     }
 
     #[test]

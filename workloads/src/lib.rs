@@ -9,6 +9,8 @@
 //!   client protocol provides: ops, the current leader, the committed log.
 //! - [`RaftkvClient`] (`raftkv`): the raftkv HTTP protocol
 //!   (docs/protocol.md): redirects, and each answer mapped to ok/fail/info.
+//! - [`EtcdClient`], [`ReadMode`] (`etcd`): etcd's v3 JSON gateway
+//!   (docs/etcd.md): put, range, txn; which workloads etcd supports.
 //! - [`Recorder`], [`MemoryRecorder`] (`recorder`): where events go.
 //! - [`ClientStats`] (`stats`): live counts for a progress display.
 //! - [`run_clients`], [`RunnerOptions`] (`runner`): concurrent clients,
@@ -21,6 +23,7 @@
 
 mod client;
 mod error;
+mod etcd;
 mod final_phase;
 mod generator;
 mod join;
@@ -35,6 +38,7 @@ mod fake;
 
 pub use client::{Answer, Client, Completion, LogPage, DEFAULT_OP_TIMEOUT};
 pub use error::{Error, Result};
+pub use etcd::{EtcdClient, EtcdStatus, ReadMode, UnknownReadMode, MAX_UPDATE_ATTEMPTS};
 pub use final_phase::{
     final_reads, wait_for_recovery, FinalReads, RECOVERY_PROBE_KEY, RETRY_PAUSE,
 };

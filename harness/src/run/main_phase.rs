@@ -12,13 +12,16 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nemesis::{Nemesis, NemesisEvent, Schedule};
 use results::{HistoryWriter, OpCounts, RunDir};
 use tokio::sync::watch;
-use workloads::{Client, ClientStats, Generator, RaftkvClient, Recorder, RunnerOptions};
+use workloads::{
+    Client, ClientStats, EtcdClient, Generator, RaftkvClient, Recorder, RunnerOptions,
+};
 
 use super::cluster::{self, Cluster};
 use super::record::TestRecord;
 use super::sampler::{self, Sampler};
 use super::verdict::{self, Outcome};
 use super::Plan;
+use crate::target::Protocol;
 
 /// Seeds of the parts of a run, derived from the run's seed so that they
 /// do not draw from one stream (the same seed, the same choices).
@@ -163,11 +166,18 @@ async fn drive(
             }
         }
     };
-    let client = Arc::new(RaftkvClient::new(
-        cluster.client_addrs.clone(),
-        plan.target.timeouts.request,
-    ));
-    let result = drive_cluster(plan, seed, stop, run, &cluster, client, setup_started).await;
+    let addrs = cluster.client_addrs.clone();
+    let timeout = plan.target.timeouts.request;
+    let result = match plan.target.protocol {
+        Protocol::Raftkv => {
+            let client = Arc::new(RaftkvClient::new(addrs, timeout));
+            drive_cluster(plan, seed, stop, run, &cluster, client, setup_started).await
+        }
+        Protocol::Etcd => {
+            let client = Arc::new(EtcdClient::new(addrs, timeout, plan.read_mode));
+            drive_cluster(plan, seed, stop, run, &cluster, client, setup_started).await
+        }
+    };
     // Whatever happened: no node outlives the run.
     cluster.supervisor.teardown();
     cluster.network.shutdown();

@@ -6,10 +6,10 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use nemesis::FaultMix;
 use results::Store;
-use workloads::Workload;
+use workloads::{EtcdClient, ReadMode, Workload};
 
 use crate::cli::RunArgs;
-use crate::target::TargetSpec;
+use crate::target::{Protocol, TargetSpec};
 
 /// Clusters larger than this make no sense on one machine (and the
 /// per-link proxies grow with the square of it).
@@ -42,6 +42,8 @@ pub struct Plan {
     pub ops_per_key: usize,
     /// Requests to the leader only.
     pub to_leader: bool,
+    /// etcd's read mode.
+    pub read_mode: ReadMode,
     /// The first run's seed.
     pub seed: u64,
     /// `--node-args` split into words.
@@ -72,14 +74,6 @@ impl Plan {
     /// spec, unbalanced quotes in `--node-args`.
     pub fn from_args(args: &RunArgs) -> Result<Self> {
         let target = TargetSpec::load(&args.target)?;
-        if target.protocol != crate::target::Protocol::Raftkv {
-            bail!(
-                "target {}: the {:?} client protocol is not supported by `run` yet; \
-                 use a target that speaks the raftkv protocol (docs/protocol.md)",
-                target.name,
-                target.protocol
-            );
-        }
         if args.nodes == 0 || args.nodes > MAX_NODES {
             bail!("--nodes {} is out of range (1 to {MAX_NODES})", args.nodes);
         }
@@ -87,6 +81,21 @@ impl Plan {
             .workload
             .parse()
             .map_err(|err| anyhow::anyhow!("--workload {:?}: {err}", args.workload))?;
+        let read_mode: ReadMode = args
+            .read_mode
+            .parse()
+            .map_err(|err| anyhow::anyhow!("--read-mode {:?}: {err}", args.read_mode))?;
+        match target.protocol {
+            Protocol::Etcd if !EtcdClient::supports(workload) => bail!(
+                "--workload {workload} is not supported on etcd (it has no atomic add); \
+                 use register, append or set"
+            ),
+            Protocol::Raftkv if read_mode != ReadMode::Linearizable => bail!(
+                "--read-mode {read_mode} is for etcd targets; raftkv reads are always linearizable \
+                 (use --node-args \"--bug stale-read\" for stale reads)"
+            ),
+            _ => {}
+        }
         let mix: FaultMix = args
             .nemesis
             .parse()
@@ -138,6 +147,7 @@ impl Plan {
             keys,
             ops_per_key,
             to_leader: args.to_leader,
+            read_mode,
             seed,
             node_args,
             node_args_text: args.node_args.clone(),
@@ -156,6 +166,9 @@ impl Plan {
     /// with clean runs).
     pub fn test_name(&self) -> String {
         let mut name = format!("{}-{}-{}", self.target.name, self.workload, self.mix);
+        if self.read_mode != ReadMode::Linearizable {
+            name.push_str(&format!("-{}", self.read_mode));
+        }
         let args: Vec<&str> = self
             .node_args
             .iter()

@@ -71,6 +71,9 @@ pub fn reproduce(plan: &Plan, seed: u64) -> String {
     if plan.to_leader {
         words.push("--to-leader".into());
     }
+    if plan.read_mode != workloads::ReadMode::Linearizable {
+        words.extend(["--read-mode".into(), plan.read_mode.to_string()]);
+    }
     words.extend(["--seed".into(), seed.to_string()]);
     if !plan.node_args_text.is_empty() {
         words.extend(["--node-args".into(), plan.node_args_text.clone()]);
@@ -108,6 +111,7 @@ impl TestRecord {
                 "keys": plan.keys,
                 "ops_per_key": plan.ops_per_key,
                 "to_leader": plan.to_leader,
+                "read_mode": plan.read_mode,
                 "node_args": plan.node_args,
                 "store": plan.store.root(),
                 "test_count": plan.test_count,

@@ -8,10 +8,9 @@ const PAD: u8 = b'=';
 pub(crate) fn encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let word = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |word, (i, &byte)| word | u32::from(byte) << (16 - 8 * i));
+        let word = chunk.iter().enumerate().fold(0u32, |word, (i, &byte)| {
+            word | u32::from(byte) << (16 - 8 * i)
+        });
         // A chunk of n bytes fills n + 1 sextets; the rest is padding.
         for i in 0..4 {
             if i <= chunk.len() {
@@ -31,7 +30,8 @@ pub(crate) fn encode(bytes: &[u8]) -> String {
 pub(crate) fn decode(text: &str) -> Option<Vec<u8>> {
     let body = text.trim_end_matches(char::from(PAD));
     let padding = text.len() - body.len();
-    if padding > 2 || (padding > 0 && text.len() % 4 != 0) {
+    // Padding, when present, completes the last group of four.
+    if padding > 2 || (padding > 0 && body.len() % 4 + padding != 4) {
         return None;
     }
     let mut out = Vec::with_capacity(body.len() / 4 * 3 + 2);
@@ -86,7 +86,11 @@ mod tests {
         ];
         for (plain, encoded) in vectors {
             assert_eq!(encode(plain.as_bytes()), encoded, "{plain:?}");
-            assert_eq!(decode(encoded), Some(plain.as_bytes().to_vec()), "{encoded:?}");
+            assert_eq!(
+                decode(encoded),
+                Some(plain.as_bytes().to_vec()),
+                "{encoded:?}"
+            );
         }
     }
 
@@ -96,7 +100,7 @@ mod tests {
         for length in 0..all.len() {
             let bytes = &all[all.len() - length..];
             let encoded = encode(bytes);
-            assert_eq!(encoded.len() % 4, 0);
+            assert_eq!(encoded.len(), length.div_ceil(3) * 4);
             assert_eq!(decode(&encoded).as_deref(), Some(bytes), "{encoded}");
         }
         // The two characters the URL-safe alphabet replaces.
