@@ -123,6 +123,7 @@ pub fn generate(options: &GenOptions) -> Vec<Event> {
                 value: op.input.clone(),
                 node: None,
                 error: None,
+                revision: None,
             };
             let value = match op.kind {
                 EventType::Ok => op.output,

@@ -101,9 +101,39 @@ pub struct Event {
     /// Why a `fail` or `info` happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The store's revision of an acknowledged write, when the target
+    /// reports one (etcd's `header.revision`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
 }
 
 impl Event {
     /// The error string that marks a failed compare-and-set as an observation.
     pub const MISMATCH: &'static str = "mismatch";
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn revision_is_kept_when_present_and_left_out_when_absent() {
+        let with = r#"{"index":3,"time":7,"process":1,"type":"ok","f":"write","key":"r0","value":5,"node":"n2","revision":42}"#;
+        let event: Event = serde_json::from_str(with).unwrap();
+        assert_eq!(event.revision, Some(42));
+        assert_eq!(serde_json::to_string(&event).unwrap(), with);
+
+        let without = r#"{"index":2,"time":5,"process":1,"type":"invoke","f":"write","key":"r0","value":5,"node":"n2"}"#;
+        let event: Event = serde_json::from_str(without).unwrap();
+        assert_eq!(event.revision, None);
+        assert_eq!(serde_json::to_string(&event).unwrap(), without);
+        assert_eq!(
+            serde_json::to_value(&event).unwrap().get("revision"),
+            None,
+            "no revision, no field"
+        );
+        assert_eq!(event.value, json!(5));
+    }
 }

@@ -18,6 +18,8 @@
 //! - [`set_check`]: the set check: acknowledged adds are never lost.
 //! - [`raftlog`]: committed log entries are never rolled back, seen from the
 //!   nodes' `raftlog.jsonl` samples.
+//! - [`revision`]: etcd's acknowledged writes read back at their revisions
+//!   (`revisions.jsonl`) still hold their values.
 
 pub mod anomaly;
 pub mod append;
@@ -27,11 +29,13 @@ mod error;
 pub mod format;
 pub mod gen;
 pub mod history;
+mod lines;
 pub mod model;
 mod op;
 #[doc(hidden)]
 pub mod oracle;
 pub mod raftlog;
+pub mod revision;
 pub mod search;
 pub mod set_check;
 mod values;
@@ -46,5 +50,8 @@ pub use history::{Event, EventType, Process};
 pub use model::ModelKind;
 pub use op::{History, Op, Outcome};
 pub use raftlog::{check_raftlog, read_samples, LogEntry, LogSample};
+pub use revision::{
+    acknowledged_writes, check_revisions, read_revision_reads, RevisionRead, RevisionWrite,
+};
 pub use set_check::check_set;
 pub use values::{ValueTable, NULL_ID};

@@ -25,7 +25,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::anomaly::{show_time, AnomalyKind, AnomalyReport, Finding};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::lines::read_json_lines;
 
 /// One committed log entry as a node lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -71,36 +72,14 @@ fn is_false(flag: &bool) -> bool {
 /// and not valid JSON: the writer died mid-line) is dropped with a warning.
 ///
 /// # Errors
-/// [`Error::BadLine`] naming `source_name` and the line for any other line
-/// that is not a sample.
+/// [`Error::BadLine`](crate::Error::BadLine) naming `source_name` and the
+/// line for any other line that is not a sample.
 pub fn read_samples(text: &str, source_name: &str) -> Result<(Vec<LogSample>, Vec<String>)> {
-    let mut samples = Vec::new();
-    let mut warnings = Vec::new();
-    let torn_possible = !text.is_empty() && !text.ends_with('\n');
-    let line_count = text.lines().count();
-    for (number, raw) in text.lines().enumerate() {
-        let line = number as u64 + 1;
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<LogSample>(trimmed) {
-            Ok(sample) => samples.push(sample),
-            Err(err) if torn_possible && number + 1 == line_count => warnings.push(format!(
-                "{source_name}:{line}: ignored a torn last line ({err}); the writer probably died mid-line"
-            )),
-            Err(err) => {
-                return Err(Error::BadLine {
-                    source_name: source_name.to_string(),
-                    line,
-                    reason: format!(
-                        "expected a log sample (JSON object with time, node, commit_index, from, entries): {err}"
-                    ),
-                })
-            }
-        }
-    }
-    Ok((samples, warnings))
+    read_json_lines(
+        text,
+        source_name,
+        "a log sample (JSON object with time, node, commit_index, from, entries)",
+    )
 }
 
 /// Where and when an entry was listed.

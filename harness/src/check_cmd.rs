@@ -36,12 +36,22 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         }
         _ => false,
     };
+    if args.report.is_some() && args.files.len() > 1 {
+        bail!(
+            "--report draws one history: give one file, not {}",
+            args.files.len()
+        );
+    }
     let threads = rayon_threads();
     let mut worst: Option<u8> = None;
     for file in &args.files {
         let code = match check_file(&args, file, format, model, initial.as_ref(), threads) {
             Ok((report, format, millis)) => {
                 print_report(&args, file, &report, format, millis);
+                if let Some(out) = &args.report {
+                    results::write_check_report(file, &report, out)?;
+                    eprintln!("report: {}", out.display());
+                }
                 if let Some(path) = &args.witness {
                     let target = if witness_dir {
                         let name = file

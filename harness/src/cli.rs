@@ -21,6 +21,10 @@ pub enum Command {
     Check(CheckArgs),
     /// Write a synthetic history (a simulated object; linearizable unless --anomaly).
     Gen(GenArgs),
+    /// Rebuild report.html of run directories (default: the store's latest run).
+    Report(ReportArgs),
+    /// Serve the run store read-only on 127.0.0.1 for browsing its reports.
+    Serve(ServeArgs),
     /// Run a raftkv reference node (see docs/raftkv.md; `faultline raftkv --help`).
     Raftkv {
         /// The node's flags, passed through unchanged.
@@ -63,6 +67,31 @@ pub struct CheckArgs {
     /// Print one JSON object per file instead of words.
     #[arg(long)]
     pub json: bool,
+    /// Also write a self-contained HTML report of the check (one file only).
+    #[arg(long, value_name = "OUT.html")]
+    pub report: Option<PathBuf>,
+}
+
+/// Options of `faultline report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run directories (`store/<test>/<timestamp>/`); default: `<store>/latest`,
+    /// and then the store's index.html is refreshed too.
+    pub run_dirs: Vec<PathBuf>,
+    /// The run store.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+}
+
+/// Options of `faultline serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The run store to serve.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+    /// The port, on 127.0.0.1 only (0: any free port).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
 }
 
 /// Options of `faultline gen`.

@@ -4,7 +4,9 @@
 mod check_cmd;
 mod cli;
 mod gen_cmd;
+mod report_cmd;
 mod run;
+mod serve_cmd;
 mod target;
 
 use std::process::ExitCode;
@@ -41,6 +43,8 @@ fn main() -> ExitCode {
         cli::Command::Run(args) => run::run(*args),
         cli::Command::Check(args) => check_cmd::run(args),
         cli::Command::Gen(args) => gen_cmd::run(args),
+        cli::Command::Report(args) => report_cmd::run(args),
+        cli::Command::Serve(args) => serve_cmd::run(args),
         cli::Command::Raftkv { .. } => unreachable!("handled before clap parses"),
     };
     match result {

@@ -165,9 +165,16 @@ fn etcd_register_under_every_fault_is_valid() {
         .iter()
         .map(|check| check["name"].as_str().unwrap())
         .collect();
-    // etcd lists no committed log: only the client-side check runs.
-    assert_eq!(checks, ["linearizability"], "{results}");
+    // etcd lists no committed log: its acknowledged writes are read back
+    // at their revisions instead, all of them judged.
+    assert_eq!(checks, ["linearizability", "revisions"], "{results}");
     assert!(results["ops"]["ok"].as_u64().unwrap() >= 10, "{results}");
+    let revisions = &results["checks"][1];
+    assert_eq!(revisions["verdict"], "valid", "{results}");
+    assert!(
+        revisions["details"]["stats"]["reads_ok"].as_u64().unwrap() > 0,
+        "{results}"
+    );
 }
 
 #[test]

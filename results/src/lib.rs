@@ -9,13 +9,23 @@
 //! - [`RunResults`], [`CheckResult`] (`summary`): `results.json`.
 //! - [`write_json`]: whole-file JSON written atomically (`test.json`,
 //!   `results.json`).
+//! - [`write_report`], [`write_check_report`] (`report`): the
+//!   self-contained `report.html` of a run or of one checked history.
+//! - [`refresh_index`] (`index`): `store/index.html`, every run newest first.
+//! - [`write_junit`], [`JunitCase`] (`junit`): JUnit XML for CI systems.
 
 mod error;
+mod index;
+mod junit;
+pub mod report;
 mod store;
 mod summary;
 mod writer;
 
 pub use error::{Error, Result};
+pub use index::{refresh_index, render_index};
+pub use junit::{junit_xml, write_junit, JunitCase, JunitOutcome};
+pub use report::{render_run, write_check_report, write_report};
 pub use store::{sanitize_test_name, RunDir, Store};
 pub use summary::{write_json, CheckResult, OpCounts, RunResults};
 pub use writer::{HistoryWriter, JsonlWriter};

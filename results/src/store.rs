@@ -154,6 +154,13 @@ impl RunDir {
         self.path.join("raftlog.jsonl")
     }
 
+    /// `revisions.jsonl`: etcd's acknowledged writes read back at their
+    /// revisions (docs/checks.md, "revisions").
+    #[must_use]
+    pub fn revisions(&self) -> PathBuf {
+        self.path.join("revisions.jsonl")
+    }
+
     /// `test.json`: every option, the seed, the command that reproduces the run.
     #[must_use]
     pub fn test_json(&self) -> PathBuf {

@@ -196,6 +196,7 @@ mod tests {
             value: json!(1),
             node: None,
             error: None,
+            revision: None,
         }
     }
 

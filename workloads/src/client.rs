@@ -70,6 +70,11 @@ pub struct Answer {
     pub completion: Completion,
     /// The node that gave the final answer (after any redirect followed).
     pub node: NodeId,
+    /// The store's revision of an acknowledged write, when the protocol
+    /// reports one (etcd's `header.revision`); recorded in the completion
+    /// event's `revision`. `None` for reads, failures and protocols without
+    /// revisions (raftkv).
+    pub revision: Option<u64>,
 }
 
 /// A node's committed log entries, as `GET /log` lists them.

@@ -18,6 +18,9 @@ use crate::join::join_all;
 use crate::workload::Workload;
 
 mod base64;
+mod revisions;
+
+pub use revisions::MAX_REVISION_READS;
 
 /// How long each `POST /v3/maintenance/status` of [`Client::leader`] may take.
 const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
@@ -37,6 +40,9 @@ const REQUIRE_LEADER_HEADER: &str = "Grpc-Metadata-hasleader";
 const NO_LEADER: u64 = 0;
 /// No member has id 0: a status answer without its own id is no answer.
 const NO_MEMBER: u64 = 0;
+/// etcd's revisions start at 1: a header without one (proto3 JSON leaves
+/// a 0 out) reports none.
+const NO_REVISION: u64 = 0;
 /// gRPC status codes after which the request certainly did nothing: the
 /// server refused it before proposing it (invalid argument, not found,
 /// already exists, permission denied, resource exhausted, failed
@@ -280,6 +286,25 @@ impl EtcdClient {
         require_leader: bool,
         deadline: Instant,
     ) -> Result<Vec<u8>, Completion> {
+        match self
+            .send(node, path, body, require_leader, deadline)
+            .await?
+        {
+            (200, bytes) => Ok(bytes),
+            (status, bytes) => Err(error_completion(status, &bytes)),
+        }
+    }
+
+    /// One gateway call: the HTTP status and body of any answer, or how the
+    /// op ended when none came, as for an update.
+    async fn send(
+        &self,
+        node: NodeId,
+        path: &str,
+        body: &Value,
+        require_leader: bool,
+        deadline: Instant,
+    ) -> Result<(u16, Vec<u8>), Completion> {
         let Some(url) = self.url(node, path) else {
             return Err(Completion::fail("unknown-node"));
         };
@@ -294,15 +319,10 @@ impl EtcdClient {
         }
         let response = request.send().await.map_err(|error| send_error(&error))?;
         let status = response.status().as_u16();
-        let bytes = match response.bytes().await {
-            Ok(bytes) => bytes,
-            Err(error) if error.is_timeout() => return Err(Completion::info("timeout")),
-            Err(_) => return Err(Completion::info("connection-closed")),
-        };
-        if status == 200 {
-            Ok(bytes.to_vec())
-        } else {
-            Err(error_completion(status, &bytes))
+        match response.bytes().await {
+            Ok(bytes) => Ok((status, bytes.to_vec())),
+            Err(error) if error.is_timeout() => Err(Completion::info("timeout")),
+            Err(_) => Err(Completion::info("connection-closed")),
         }
     }
 
@@ -345,43 +365,52 @@ impl EtcdClient {
         }
     }
 
-    async fn write(&self, node: NodeId, op: &OpRequest, deadline: Instant) -> Completion {
+    /// A put; when acknowledged, also the revision it created.
+    async fn write(&self, node: NodeId, op: &OpRequest, deadline: Instant) -> Updated {
         let body = json!({
             "key": base64::encode(op.key.as_bytes()),
             "value": encode_value(&op.value),
         });
         match self.call(node, "/v3/kv/put", &body, true, deadline).await {
-            // A put answers a header only: any JSON object will do.
-            Ok(bytes)
-                if serde_json::from_slice::<serde_json::Map<String, Value>>(&bytes).is_ok() =>
-            {
-                Completion::Ok(op.value.clone())
-            }
-            Ok(_) => Completion::info("bad-response"),
-            Err(completion) => completion,
+            // A put answers a header only: any JSON object will do; its
+            // header's revision, when there is one, is the put's.
+            Ok(bytes) => match serde_json::from_slice::<serde_json::Map<String, Value>>(&bytes) {
+                Ok(put) => {
+                    let revision = put
+                        .get("header")
+                        .and_then(|header| ResponseHeader::deserialize(header).ok())
+                        .and_then(|header| revision_of(&header));
+                    (Completion::Ok(op.value.clone()), revision)
+                }
+                Err(_) => (Completion::info("bad-response"), None),
+            },
+            Err(completion) => (completion, None),
         }
     }
 
-    async fn cas(&self, node: NodeId, op: &OpRequest, deadline: Instant) -> Completion {
+    /// A cas as one txn; when acknowledged, also the revision it created.
+    async fn cas(&self, node: NodeId, op: &OpRequest, deadline: Instant) -> Updated {
         let Some([from, to]) = op
             .value
             .as_array()
             .and_then(|items| <&[Value; 2]>::try_from(items.as_slice()).ok())
         else {
             // Nothing was sent.
-            return Completion::fail("bad-request");
+            return (Completion::fail("bad-request"), None);
         };
         let body = cas_txn(&op.key, from, to);
         let txn = match self.call(node, "/v3/kv/txn", &body, true, deadline).await {
             Ok(bytes) => serde_json::from_slice::<TxnBody>(&bytes),
-            Err(completion) => return completion,
+            Err(completion) => return (completion, None),
         };
         match txn {
-            Ok(txn) if txn.succeeded => Completion::Ok(op.value.clone()),
+            Ok(txn) if txn.succeeded => {
+                (Completion::Ok(op.value.clone()), revision_of(&txn.header))
+            }
             // A txn whose compare failed ran its failure branch (a range)
             // and changed nothing.
-            Ok(_) => Completion::fail(checker::Event::MISMATCH),
-            Err(_) => Completion::info("bad-response"),
+            Ok(_) => (Completion::fail(checker::Event::MISMATCH), None),
+            Err(_) => (Completion::info("bad-response"), None),
         }
     }
 
@@ -391,13 +420,9 @@ impl EtcdClient {
     /// is retried, at most [`MAX_UPDATE_ATTEMPTS`] txns, and only while the
     /// time left exceeds what the last txn took (a txn cut off by the
     /// deadline would leave the op in doubt). Each lost txn changed
-    /// nothing, so only the last attempt can leave the op in doubt.
-    async fn update_collection(
-        &self,
-        node: NodeId,
-        op: &OpRequest,
-        deadline: Instant,
-    ) -> Completion {
+    /// nothing, so only the last attempt can leave the op in doubt. When
+    /// acknowledged, also the revision the winning txn created.
+    async fn update_collection(&self, node: NodeId, op: &OpRequest, deadline: Instant) -> Updated {
         // Serializable: a stale copy only costs a retry, since the txn
         // compares the revision; and it needs no leader, so the txn is the
         // one request that meets a leaderless node's refusal.
@@ -407,23 +432,23 @@ impl EtcdClient {
         {
             Ok(found) => found,
             // A read changed nothing, however it ended.
-            Err(completion) => return as_read_failure(completion),
+            Err(completion) => return (as_read_failure(completion), None),
         };
         for _ in 0..MAX_UPDATE_ATTEMPTS {
             let Some(updated) = add_to_collection(op, current.as_ref()) else {
-                return Completion::fail("wrong-type");
+                return (Completion::fail("wrong-type"), None);
             };
             let body = guarded_put_txn(&op.key, revision, &updated);
             let attempt_started = Instant::now();
             let txn = match self.call(node, "/v3/kv/txn", &body, true, deadline).await {
                 Ok(bytes) => serde_json::from_slice::<TxnBody>(&bytes),
-                Err(completion) => return completion,
+                Err(completion) => return (completion, None),
             };
             let Ok(txn) = txn else {
-                return Completion::info("bad-response");
+                return (Completion::info("bad-response"), None);
             };
             if txn.succeeded {
-                return Completion::Ok(op.value.clone());
+                return (Completion::Ok(op.value.clone()), revision_of(&txn.header));
             }
             let Some(found) = txn
                 .responses
@@ -432,32 +457,32 @@ impl EtcdClient {
                 .and_then(current_of)
             else {
                 // The txn did not apply, whatever else its answer lacks.
-                return Completion::fail("bad-response");
+                return (Completion::fail("bad-response"), None);
             };
             (current, revision) = found;
             if Instant::now() + attempt_started.elapsed() >= deadline {
                 break;
             }
         }
-        Completion::fail("contention")
+        (Completion::fail("contention"), None)
     }
 }
 
 impl Client for EtcdClient {
     async fn invoke(&self, node: NodeId, op: &OpRequest) -> Answer {
         let deadline = Instant::now() + self.request_timeout;
-        let completion = match (op.workload, op.f.as_str()) {
-            (Workload::Register, "read") => self.read_register(node, op, deadline).await,
+        let (completion, revision) = match (op.workload, op.f.as_str()) {
+            (Workload::Register, "read") => (self.read_register(node, op, deadline).await, None),
             (Workload::Register, "write") => self.write(node, op, deadline).await,
             (Workload::Register, "cas") => self.cas(node, op, deadline).await,
             (Workload::Append | Workload::Set, "read") => {
-                self.read_collection(node, op, deadline).await
+                (self.read_collection(node, op, deadline).await, None)
             }
             (Workload::Append, "append") | (Workload::Set, "add") => {
                 self.update_collection(node, op, deadline).await
             }
             // Nothing was sent: a definite failure.
-            _ => Completion::fail("unsupported"),
+            _ => (Completion::fail("unsupported"), None),
         };
         // Reads have no effect, so an unknown outcome is recorded as a
         // failure (as for raftkv, docs/workloads.md); the client keeps its
@@ -467,7 +492,11 @@ impl Client for EtcdClient {
         } else {
             completion
         };
-        Answer { completion, node }
+        Answer {
+            completion,
+            node,
+            revision,
+        }
     }
 
     async fn leader(&self) -> Option<NodeId> {
@@ -522,6 +551,14 @@ fn choose_leader(
         .into_iter()
         .max_by_key(|&(node, (votes, raft_term))| (votes, raft_term, std::cmp::Reverse(node)))
         .map(|(node, _)| node)
+}
+
+/// How an update ended, and the revision it created when acknowledged.
+type Updated = (Completion, Option<u64>);
+
+/// The revision a header reports, if any.
+fn revision_of(header: &ResponseHeader) -> Option<u64> {
+    (header.revision != NO_REVISION).then_some(header.revision)
 }
 
 /// A read's completion: `info` becomes `fail` (a read has no effect).
@@ -706,6 +743,10 @@ fn proto_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error
 struct ResponseHeader {
     #[serde(default, deserialize_with = "proto_u64")]
     member_id: u64,
+    /// The store's revision when the request was served: for an update,
+    /// the revision it created.
+    #[serde(default, deserialize_with = "proto_u64")]
+    revision: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -738,6 +779,8 @@ struct KeyValue {
 
 #[derive(Debug, Deserialize)]
 struct TxnBody {
+    #[serde(default)]
+    header: ResponseHeader,
     #[serde(default)]
     succeeded: bool,
     #[serde(default)]

@@ -104,6 +104,7 @@ impl Client for FakeCluster {
             return Answer {
                 completion: Completion::fail("connection-refused"),
                 node,
+                revision: None,
             };
         }
         tokio::time::sleep(self.delay / 2).await;
@@ -119,7 +120,11 @@ impl Client for FakeCluster {
         } else {
             applied.map_or_else(|failure| failure, Completion::Ok)
         };
-        Answer { completion, node }
+        Answer {
+            completion,
+            node,
+            revision: None,
+        }
     }
 
     async fn leader(&self) -> Option<NodeId> {

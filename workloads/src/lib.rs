@@ -10,7 +10,8 @@
 //! - [`RaftkvClient`] (`raftkv`): the raftkv HTTP protocol
 //!   (docs/protocol.md): redirects, and each answer mapped to ok/fail/info.
 //! - [`EtcdClient`], [`ReadMode`] (`etcd`): etcd's v3 JSON gateway
-//!   (docs/etcd.md): put, range, txn; which workloads etcd supports.
+//!   (docs/etcd.md): put, range, txn; which workloads etcd supports; reads
+//!   of acknowledged writes at their revisions.
 //! - [`Recorder`], [`MemoryRecorder`] (`recorder`): where events go.
 //! - [`ClientStats`] (`stats`): live counts for a progress display.
 //! - [`run_clients`], [`RunnerOptions`] (`runner`): concurrent clients,
@@ -38,7 +39,9 @@ mod fake;
 
 pub use client::{Answer, Client, Completion, LogPage, DEFAULT_OP_TIMEOUT};
 pub use error::{Error, Result};
-pub use etcd::{EtcdClient, EtcdStatus, ReadMode, UnknownReadMode, MAX_UPDATE_ATTEMPTS};
+pub use etcd::{
+    EtcdClient, EtcdStatus, ReadMode, UnknownReadMode, MAX_REVISION_READS, MAX_UPDATE_ATTEMPTS,
+};
 pub use final_phase::{
     final_reads, wait_for_recovery, FinalReads, RECOVERY_PROBE_KEY, RETRY_PAUSE,
 };

@@ -228,6 +228,7 @@ impl Client for RaftkvClient {
             return Answer {
                 completion: Completion::fail("unsupported-op"),
                 node,
+                revision: None,
             };
         };
         let mut node = node;
@@ -252,7 +253,11 @@ impl Client for RaftkvClient {
             Completion::Info { error } if op.is_read() => Completion::Fail { error },
             other => other,
         };
-        Answer { completion, node }
+        Answer {
+            completion,
+            node,
+            revision: None,
+        }
     }
 
     async fn leader(&self) -> Option<NodeId> {

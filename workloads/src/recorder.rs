@@ -92,6 +92,7 @@ mod tests {
                 value: Value::Null,
                 node: Some("n1".to_string()),
                 error: None,
+                revision: None,
             });
         }
         let events = recorder.events();

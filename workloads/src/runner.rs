@@ -239,6 +239,7 @@ pub(crate) async fn perform<C: Client>(
         value: op.value.clone(),
         node: Some(node.to_string()),
         error: None,
+        revision: None,
     });
     let limit = Instant::now() + client.op_timeout() + OP_TIMEOUT_MARGIN;
     let limit = cut_off.map_or(limit, |cut_off| cut_off.min(limit));
@@ -251,6 +252,7 @@ pub(crate) async fn perform<C: Client>(
                 Completion::info("timeout")
             },
             node,
+            revision: None,
         });
     let (value, error) = match &answer.completion {
         Completion::Ok(value) => (value.clone(), None),
@@ -269,6 +271,12 @@ pub(crate) async fn perform<C: Client>(
         value,
         node: Some(answer.node.to_string()),
         error,
+        // Only an `ok` completion keeps a revision (a protocol reports one
+        // for an acknowledged update).
+        revision: match answer.completion {
+            Completion::Ok(_) => answer.revision,
+            _ => None,
+        },
     });
     answer
 }
@@ -564,6 +572,59 @@ mod tests {
         first.truncate(common);
         second.truncate(common);
         assert_eq!(first, second);
+    }
+
+    #[tokio::test]
+    async fn only_acknowledged_ops_keep_the_revision_their_answer_carries() {
+        // A protocol that reports a revision with every answer, even where
+        // there is none to keep.
+        struct Revisioned(FakeCluster);
+        impl Client for Revisioned {
+            async fn invoke(&self, node: NodeId, op: &OpRequest) -> Answer {
+                Answer {
+                    revision: Some(42),
+                    ..self.0.invoke(node, op).await
+                }
+            }
+            async fn leader(&self) -> Option<NodeId> {
+                None
+            }
+            async fn committed_log(&self, _: NodeId, _: u64, _: usize) -> Option<crate::LogPage> {
+                None
+            }
+        }
+        let recorder = MemoryRecorder::new();
+        let client = Revisioned(FakeCluster::new(Duration::ZERO, 2));
+        for f in ["write", "read"] {
+            let op = OpRequest {
+                workload: Workload::Register,
+                f: f.to_string(),
+                key: "r0".to_string(),
+                value: serde_json::json!(1),
+            };
+            for _ in 0..2 {
+                perform(&client, &recorder, 0, NodeId(0), &op, None).await;
+            }
+        }
+        let seen: Vec<(EventType, Option<u64>)> = recorder
+            .events()
+            .iter()
+            .map(|event| (event.kind, event.revision))
+            .collect();
+        // Every second answer is lost: info for the write, fail for the read.
+        assert_eq!(
+            seen,
+            vec![
+                (EventType::Invoke, None),
+                (EventType::Ok, Some(42)),
+                (EventType::Invoke, None),
+                (EventType::Info, None),
+                (EventType::Invoke, None),
+                (EventType::Ok, Some(42)),
+                (EventType::Invoke, None),
+                (EventType::Fail, None),
+            ]
+        );
     }
 
     #[tokio::test]

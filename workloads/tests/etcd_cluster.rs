@@ -1,8 +1,9 @@
 //! The etcd client against a real 3-node etcd cluster (Debian's
 //! `/usr/bin/etcd`, `apt-get install etcd-server`), started from the
 //! built-in target spec `harness/targets/etcd.toml`: the recorded histories
-//! are well formed and linearizable, and serializable reads are served by a
-//! node cut off from the others while linearizable ones are refused there.
+//! are well formed and linearizable, serializable reads are served by a
+//! node cut off from the others while linearizable ones are refused there,
+//! and acknowledged writes read back at their revisions hold their values.
 //!
 //! Peer traffic passes through one inbound proxy per node (docs/nemesis.md,
 //! "Per-node inbound mode (etcd)"); clients talk to the client ports
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use checker::revision::{RevisionRead, RevisionWrite, ERROR_COMPACTED, ERROR_FUTURE_REVISION};
 use checker::{Event, EventType, Process, Verdict};
 use nemesis::{
     Network, NetworkOptions, NodeId, NodeSpec, Partition, ProcessTable, Readiness, Shape,
@@ -636,6 +638,117 @@ async fn an_isolated_node_serves_serializable_reads_but_refuses_linearizable_one
         updates.len(),
         report.verdict,
         report.ops
+    );
+    cluster.teardown();
+}
+
+/// Every acknowledged put and cas carries etcd's revision, and each key
+/// read at its write's revision (on every node in turn) still holds the
+/// write's value: the `revisions` check is valid with every read judged.
+/// After a compaction, reads below it are named `compacted`; a revision the
+/// cluster never reached is named `future-revision`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_read_back_at_their_revisions() {
+    let cluster = start_cluster().await;
+    let client = cluster.client(ReadMode::Linearizable);
+    wait_for_leader(&client).await;
+    let recorded = run_phase(&client, Workload::Register, Duration::from_secs(2), 21).await;
+    let events = recorded.recorder.events();
+    for event in &events {
+        let acknowledged_update =
+            event.kind == EventType::Ok && (event.f == "write" || event.f == "cas");
+        assert_eq!(event.revision.is_some(), acknowledged_update, "{event:?}");
+    }
+    let writes = checker::acknowledged_writes(&events);
+    assert!(
+        writes.len() >= 50,
+        "only {} acknowledged writes",
+        writes.len()
+    );
+    // One put or txn is one revision.
+    let revisions: BTreeSet<u64> = writes.iter().map(|write| write.revision).collect();
+    assert_eq!(revisions.len(), writes.len());
+
+    let started = Instant::now();
+    let reads = client
+        .reads_at_revisions(&writes, Instant::now() + Duration::from_secs(5))
+        .await;
+    eprintln!(
+        "{} writes read back at their revisions in {:?}",
+        reads.len(),
+        started.elapsed()
+    );
+    let report = checker::check_revisions(&reads);
+    assert_eq!(
+        report.verdict,
+        Verdict::Valid,
+        "{}: {:#?}",
+        report.summary(),
+        report.anomalies
+    );
+    let unjudged: Vec<&RevisionRead> = reads.iter().filter(|read| read.error.is_some()).collect();
+    assert!(unjudged.is_empty(), "{unjudged:#?}");
+    assert_eq!(report.stats["reads_ok"], writes.len() as u64);
+    assert_eq!(report.stats["nodes"], NODES as u64);
+
+    // Compact at the middle write's revision: every node forgets what came
+    // before it (the compaction is applied by each node in turn).
+    let middle = writes[writes.len() / 2].revision;
+    let compaction = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("a plain-HTTP client builds")
+        .post(format!(
+            "http://{}/v3/kv/compaction",
+            cluster.client_addrs[0]
+        ))
+        .json(&serde_json::json!({"revision": middle.to_string(), "physical": true}))
+        .send()
+        .await
+        .expect("the compaction is answered");
+    assert!(compaction.status().is_success(), "{compaction:?}");
+    let oldest = vec![writes[0].clone(); NODES];
+    let compacted_everywhere = Instant::now();
+    loop {
+        let reads = client
+            .reads_at_revisions(&oldest, Instant::now() + Duration::from_secs(2))
+            .await;
+        if reads
+            .iter()
+            .all(|read| read.error.as_deref() == Some(ERROR_COMPACTED))
+        {
+            break;
+        }
+        assert!(
+            compacted_everywhere.elapsed() < Duration::from_secs(3),
+            "not compacted on every node: {reads:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let reads = client
+        .reads_at_revisions(&writes, Instant::now() + Duration::from_secs(5))
+        .await;
+    for read in &reads {
+        if read.revision < middle {
+            assert_eq!(read.error.as_deref(), Some(ERROR_COMPACTED), "{read:?}");
+        } else {
+            assert_eq!(read.got.as_ref(), Some(&read.value), "{read:?}");
+        }
+    }
+    assert_eq!(checker::check_revisions(&reads).verdict, Verdict::Valid);
+
+    let last = writes.last().expect("writes were acknowledged");
+    let future = RevisionWrite {
+        revision: last.revision + 1_000_000,
+        ..last.clone()
+    };
+    let reads = client
+        .reads_at_revisions(&[future], Instant::now() + Duration::from_secs(2))
+        .await;
+    assert_eq!(
+        reads[0].error.as_deref(),
+        Some(ERROR_FUTURE_REVISION),
+        "{reads:?}"
     );
     cluster.teardown();
 }

@@ -1,7 +1,9 @@
 //! faultline's history format: one JSON object per line (DESIGN.md).
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Completion, Invoke, Pairer};
@@ -10,6 +12,29 @@ use crate::history::{Event, EventType, Process};
 use crate::model::ModelKind;
 use crate::op::{History, Outcome};
 
+/// One line as read: the same fields as [`Event`], with its strings
+/// borrowed from the text where they need no unescaping, so a completion
+/// line (which keeps only its value) allocates nothing for `f` or `key`.
+#[derive(Deserialize)]
+struct Line<'a> {
+    index: u64,
+    #[serde(default)]
+    time: u64,
+    process: Process,
+    #[serde(rename = "type")]
+    kind: EventType,
+    #[serde(borrow)]
+    f: Cow<'a, str>,
+    #[serde(default, borrow)]
+    key: Option<Cow<'a, str>>,
+    #[serde(default)]
+    value: Value,
+    #[serde(default, borrow)]
+    node: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    error: Option<Cow<'a, str>>,
+}
+
 /// Reads a jsonl history. A torn last line (no newline at the end and not
 /// valid JSON: the writer died mid-line) is dropped with a warning; any other
 /// bad line is an error naming the line.
@@ -17,16 +42,16 @@ pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
     let mut pairer = Pairer::new(source_name);
     let mut warnings = Vec::new();
     let torn_possible = !text.is_empty() && !text.ends_with('\n');
-    let line_count = text.lines().count();
-    for (number, raw) in text.lines().enumerate() {
+    let mut lines = text.lines().enumerate().peekable();
+    while let Some((number, raw)) = lines.next() {
         let line = number as u64 + 1;
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             continue;
         }
-        let event: Event = match serde_json::from_str(trimmed) {
+        let event: Line = match serde_json::from_str(trimmed) {
             Ok(event) => event,
-            Err(err) if torn_possible && number + 1 == line_count => {
+            Err(err) if torn_possible && lines.peek().is_none() => {
                 warnings.push(format!(
                     "{source_name}:{line}: ignored a torn last line ({err}); the writer probably died mid-line"
                 ));
@@ -50,13 +75,13 @@ pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
             EventType::Invoke => pairer.invoke(Invoke {
                 id: event.index,
                 process,
-                key: event.key.unwrap_or_default(),
-                f: event.f,
+                key: event.key.map(Cow::into_owned).unwrap_or_default(),
+                f: event.f.into_owned(),
                 value: event.value,
                 position,
                 time: Some(event.time),
                 line,
-                node: event.node,
+                node: event.node.map(Cow::into_owned),
             })?,
             kind => {
                 let completion = match kind {
@@ -86,7 +111,13 @@ pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
 /// # Errors
 /// [`Error::Undecided`] when the ops fit no model or more than one.
 pub fn infer_model(history: &History, source_name: &str) -> Result<ModelKind> {
-    let fs: BTreeSet<&str> = history.ops.iter().map(|op| op.f.as_str()).collect();
+    // Inserted one by one: collecting a million names would sort them all.
+    let mut fs: BTreeSet<&str> = BTreeSet::new();
+    for op in &history.ops {
+        if !fs.contains(op.f.as_str()) {
+            fs.insert(op.f.as_str());
+        }
+    }
     let read_values = || {
         history
             .ops

@@ -13,7 +13,7 @@ use nemesis::{Nemesis, NemesisEvent, Schedule};
 use results::{HistoryWriter, OpCounts, RunDir};
 use tokio::sync::watch;
 use workloads::{
-    Client, ClientStats, EtcdClient, Generator, RaftkvClient, Recorder, RunnerOptions,
+    Client, ClientStats, EtcdClient, Generator, RaftkvClient, Recorder, RunnerOptions, Workload,
 };
 
 use super::cluster::{self, Cluster};
@@ -76,6 +76,7 @@ fn record_nemesis(history: &HistoryWriter, faults: &Mutex<FaultLog>, event: &Nem
         value: serde_json::to_value(event).unwrap_or_default(),
         node: None,
         error: (!event.errors.is_empty()).then(|| event.errors.join("; ")),
+        revision: None,
     });
     let mut log = faults
         .lock()
@@ -175,13 +176,54 @@ async fn drive(
         }
         Protocol::Etcd => {
             let client = Arc::new(EtcdClient::new(addrs, timeout, plan.read_mode));
-            drive_cluster(plan, seed, stop, run, &cluster, client, setup_started).await
+            let outcome = drive_cluster(
+                plan,
+                seed,
+                stop,
+                run,
+                &cluster,
+                Arc::clone(&client),
+                setup_started,
+            )
+            .await;
+            // Only register writes are read back (append and set updates
+            // carry revisions too, but their values are lists).
+            if outcome.is_ok() && plan.workload == Workload::Register {
+                read_back_revisions(run, &client).await?;
+            }
+            outcome
         }
     };
     // Whatever happened: no node outlives the run.
     cluster.supervisor.teardown();
     cluster.network.shutdown();
     result
+}
+
+/// How long reading etcd's acknowledged writes back at their revisions may take.
+const REVISION_READS: Duration = Duration::from_secs(15);
+
+/// etcd's rollback check from the client side: every acknowledged write of
+/// the history, read back at its revision, into `revisions.jsonl`.
+async fn read_back_revisions(run: &RunDir, client: &EtcdClient) -> Result<()> {
+    let path = run.history();
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    // A torn last line cannot be: the writer is done. Any line that is not
+    // an event is reported by the checks that read the history.
+    let events: Vec<Event> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let writes = checker::revision::acknowledged_writes(&events);
+    let deadline = tokio::time::Instant::now() + REVISION_READS;
+    let reads = client.reads_at_revisions(&writes, deadline).await;
+    let out = results::JsonlWriter::create(run.revisions())?;
+    for read in &reads {
+        out.write(read);
+    }
+    out.finish()?;
+    Ok(())
 }
 
 async fn drive_cluster<C: Client>(

@@ -229,6 +229,26 @@ fn raftlog(run: &RunDir) -> Option<Judged> {
     )
 }
 
+fn revisions(run: &RunDir) -> Option<Judged> {
+    let path = run.revisions();
+    let text = std::fs::read_to_string(&path).ok()?;
+    Some(
+        match checker::revision::read_revision_reads(&text, &path.display().to_string()) {
+            Ok((reads, _warnings)) => anomalies(checker::revision::check_revisions(&reads), None),
+            Err(err) => Judged {
+                result: CheckResult {
+                    name: "revisions".into(),
+                    verdict: Verdict::Unknown,
+                    summary: format!("could not read the revision reads: {err}"),
+                    details: serde_json::Value::Null,
+                },
+                explanations: Vec::new(),
+                detection_ns: None,
+            },
+        },
+    )
+}
+
 /// Runs the checks, writes `results.json`, prints the summary, returns the
 /// exit code.
 pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, outcome: Outcome) -> u8 {
@@ -258,6 +278,9 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, outcome: Outcome) 
             if let Some(raftlog) = raftlog(run) {
                 judged.push(raftlog);
             }
+        }
+        if let Some(revisions) = revisions(run) {
+            judged.push(revisions);
         }
     }
     let check_time = check_started.elapsed();

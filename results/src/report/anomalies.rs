@@ -56,6 +56,11 @@ pub fn failures(check: &str, details: &Value) -> Vec<Failure> {
             };
             Failure {
                 check: check.to_string(),
+                explanation: anomaly
+                    .get("explanation")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
                 kind,
                 key,
                 ops: op_ids(anomaly),
@@ -120,7 +125,11 @@ fn render_list(items: &[Value], marked: &HashSet<String>, diverge_from: Option<u
         last = Some(i);
     }
     out.push(']');
-    let _ = write!(out, " <span class=\"muted\">({} elements)</span></div>", items.len());
+    let _ = write!(
+        out,
+        " <span class=\"muted\">({} elements)</span></div>",
+        items.len()
+    );
     out
 }
 
@@ -160,6 +169,20 @@ fn op_card(
             Value::Array(items) => {
                 out.push_str("<div>returned:</div>");
                 out.push_str(&render_list(items, marked, diverge_from));
+                if op.f == "read" {
+                    let held: HashSet<String> = items.iter().map(|v| short_value(v, 60)).collect();
+                    let mut missing: Vec<&String> =
+                        marked.iter().filter(|m| !held.contains(*m)).collect();
+                    missing.sort();
+                    if !missing.is_empty() {
+                        let names: Vec<&str> = missing.iter().map(|m| m.as_str()).collect();
+                        let _ = write!(
+                            out,
+                            "<div>does not hold: <mark>{}</mark></div>",
+                            text(&names.join(", "))
+                        );
+                    }
+                }
             }
             Value::Null => {}
             other => {
@@ -172,7 +195,11 @@ fn op_card(
         }
     }
     if let Some(error) = &op.error {
-        let _ = write!(out, "<div>error: <span class=\"mono\">{}</span></div>", text(error));
+        let _ = write!(
+            out,
+            "<div>error: <span class=\"mono\">{}</span></div>",
+            text(error)
+        );
     }
     out.push_str("</div>");
     out
@@ -254,7 +281,10 @@ pub fn section(recorded: &Recorded, details: &Value, first_failure: usize) -> St
         let _ = write!(out, "<p class=\"muted\">{}</p>", text(&parts.join(" · ")));
     }
     for (i, anomaly) in anomalies(details).iter().enumerate() {
-        let kind = anomaly.get("kind").and_then(Value::as_str).unwrap_or("anomaly");
+        let kind = anomaly
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("anomaly");
         let key = anomaly.get("key").and_then(Value::as_str).unwrap_or("");
         let ids = op_ids(anomaly);
         let values: Vec<Value> = anomaly

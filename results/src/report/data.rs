@@ -17,6 +17,8 @@ use super::history::{Clock, Ending, Recorded, ReportOp};
 /// processes whose lifetimes never overlap share one (a crashed process's
 /// successor, Jepsen's "thread").
 pub const MAX_PROCESS_LANES: usize = 48;
+/// Histories up to this long keep nanoseconds in the page's data.
+const FINE_CLOCK_UP_TO_NS: u64 = 10_000_000_000;
 /// Characters of a value kept for the hover text.
 const VALUE_CHARS: usize = 120;
 
@@ -35,6 +37,8 @@ pub struct Failure {
     pub time: Option<u64>,
     /// One line for the button.
     pub label: String,
+    /// The check's explanation, shown when the timeline jumps to it.
+    pub explanation: String,
 }
 
 /// Interns strings into a table and hands out their positions.
@@ -62,7 +66,7 @@ struct Columns {
     id: Vec<u64>,
     lane: Vec<u32>,
     p: Vec<u64>,
-    /// Invoke time (µs, or event position).
+    /// Invoke time (in `unit_ns`, or event position).
     s: Vec<u64>,
     /// Completion time; -1 when none.
     e: Vec<i64>,
@@ -95,16 +99,21 @@ struct FailureData {
     kind: String,
     key: Option<String>,
     ops: Vec<u64>,
-    /// When it became observable (µs or event position), if known.
+    /// When it became observable (in `unit_ns`, or event position), if known.
     time: Option<u64>,
     label: String,
+    explanation: String,
 }
 
 /// Everything the script reads.
 #[derive(Debug, Serialize)]
 pub struct PageData {
-    /// `ns` (times are µs since the test started) or `events`.
+    /// `ns` (times count `unit_ns` nanoseconds since the test started) or
+    /// `events`.
     clock: &'static str,
+    /// Nanoseconds per time unit: 1 for histories up to 10 s, else 1000
+    /// (µs are plenty for ops that take a millisecond, and keep the data small).
+    unit_ns: u64,
     /// The end of the history, same unit.
     end: u64,
     keys: Vec<String>,
@@ -138,7 +147,11 @@ fn lanes(ops: &[ReportOp], end: u64) -> (Vec<u32>, Vec<String>) {
         let entry = life.entry(op.process).or_insert((op.call, until));
         entry.0 = entry.0.min(op.call);
         // An op with no completion keeps its process busy to the end.
-        entry.1 = entry.1.max(if op.ending == Ending::Open { end } else { until });
+        entry.1 = entry.1.max(if op.ending == Ending::Open {
+            end
+        } else {
+            until
+        });
     }
     let mut lane_of: HashMap<u64, u32> = HashMap::new();
     let mut labels: Vec<Vec<u64>> = Vec::new();
@@ -171,7 +184,21 @@ fn lanes(ops: &[ReportOp], end: u64) -> (Vec<u32>, Vec<String>) {
             free.push(Reverse((until, lane)));
         }
     }
-    let lane_per_op = ops.iter().map(|op| lane_of[&op.process]).collect();
+    // Lanes in order of their lowest process, so process 0 comes first.
+    let mut order: Vec<usize> = (0..labels.len()).collect();
+    order.sort_by_key(|&lane| labels[lane].iter().min().copied());
+    let mut renumber = vec![0u32; labels.len()];
+    for (new, &old) in order.iter().enumerate() {
+        renumber[old] = new as u32;
+    }
+    let labels: Vec<Vec<u64>> = order
+        .iter()
+        .map(|&old| std::mem::take(&mut labels[old]))
+        .collect();
+    let lane_per_op = ops
+        .iter()
+        .map(|op| renumber[lane_of[&op.process] as usize])
+        .collect();
     let labels = labels
         .into_iter()
         .map(|processes| match processes.as_slice() {
@@ -193,10 +220,11 @@ fn lanes(ops: &[ReportOp], end: u64) -> (Vec<u32>, Vec<String>) {
 /// Builds the page's data from the history, its fault bands and failures.
 #[must_use]
 pub fn build(recorded: &Recorded, bands: &[FaultBand], failures: &[Failure]) -> PageData {
-    let unit = |t: u64| match recorded.clock {
-        Clock::Nanos => t / 1_000,
-        Clock::Events => t,
+    let unit_ns = match recorded.clock {
+        Clock::Nanos if recorded.end > FINE_CLOCK_UP_TO_NS => 1_000,
+        _ => 1,
     };
+    let unit = |t: u64| t / unit_ns;
     let mut keys = Table::default();
     let mut nodes = Table::default();
     let mut fs = Table::default();
@@ -232,8 +260,13 @@ pub fn build(recorded: &Recorded, bands: &[FaultBand], failures: &[Failure]) -> 
         c.o.push(op.ending.code());
         c.f.push(fs.id(&op.f));
         c.k.push(keys.id(&op.key));
-        c.n.push(op.node.as_deref().map_or(-1, |node| i64::from(nodes.id(node))));
-        c.err.push(op.error.as_deref().map_or(-1, |e| i64::from(errors.id(e))));
+        c.n.push(
+            op.node
+                .as_deref()
+                .map_or(-1, |node| i64::from(nodes.id(node))),
+        );
+        c.err
+            .push(op.error.as_deref().map_or(-1, |e| i64::from(errors.id(e))));
         c.iv.push(short_value(&op.input, VALUE_CHARS));
         c.ov.push(if op.ending == Ending::Ok {
             short_value(&op.output, VALUE_CHARS)
@@ -268,6 +301,7 @@ pub fn build(recorded: &Recorded, bands: &[FaultBand], failures: &[Failure]) -> 
             ops: f.ops.clone(),
             time: f.time.map(unit),
             label: f.label.clone(),
+            explanation: f.explanation.clone(),
         })
         .collect();
     PageData {
@@ -275,6 +309,7 @@ pub fn build(recorded: &Recorded, bands: &[FaultBand], failures: &[Failure]) -> 
             Clock::Nanos => "ns",
             Clock::Events => "events",
         },
+        unit_ns,
         end: unit(recorded.end),
         keys: keys.names,
         nodes: node_names,
@@ -300,7 +335,11 @@ mod tests {
             node: None,
             call,
             ret,
-            ending: if ret.is_some() { Ending::Ok } else { Ending::Open },
+            ending: if ret.is_some() {
+                Ending::Ok
+            } else {
+                Ending::Open
+            },
             input: Value::Null,
             output: Value::Null,
             error: None,
@@ -313,6 +352,7 @@ mod tests {
         let (lanes, labels) = lanes(&ops, 10);
         assert_eq!(labels, ["process 3", "process 7"]);
         assert_eq!(lanes, [1, 0]);
+        assert_eq!(labels.len(), 2);
     }
 
     #[test]

@@ -102,7 +102,10 @@ pub fn bands(actions: &[NemesisAction]) -> Vec<FaultBand> {
         if let Some(fault) = undoes(&action.f) {
             let end = time_of(action, "end_ns");
             let mut closed = false;
-            for band in out.iter_mut().filter(|b| b.kind == fault && b.end.is_none()) {
+            for band in out
+                .iter_mut()
+                .filter(|b| b.kind == fault && b.end.is_none())
+            {
                 // A heal heals every link; a resume or restart undoes the
                 // faults on the nodes it names (all of them if it names none).
                 let touches = fault == "partition"
@@ -160,10 +163,26 @@ mod tests {
                 "partition",
                 json!({"f":"partition","shape":"leader","groups":[["n3"],["n1","n2"]],"nodes":["n1","n2","n3"],"start_ns":9,"end_ns":10}),
             ),
-            action(20, "kill", json!({"nodes":["n2"],"start_ns":19,"end_ns":20})),
-            action(30, "heal", json!({"nodes":["n1","n2","n3"],"start_ns":29,"end_ns":30})),
-            action(40, "restart", json!({"nodes":["n2"],"start_ns":39,"end_ns":41})),
-            action(50, "pause", json!({"target":"one","nodes":["n1"],"start_ns":50,"end_ns":50})),
+            action(
+                20,
+                "kill",
+                json!({"nodes":["n2"],"start_ns":19,"end_ns":20}),
+            ),
+            action(
+                30,
+                "heal",
+                json!({"nodes":["n1","n2","n3"],"start_ns":29,"end_ns":30}),
+            ),
+            action(
+                40,
+                "restart",
+                json!({"nodes":["n2"],"start_ns":39,"end_ns":41}),
+            ),
+            action(
+                50,
+                "pause",
+                json!({"target":"one","nodes":["n1"],"start_ns":50,"end_ns":50}),
+            ),
         ];
         let bands = bands(&actions);
         assert_eq!(bands.len(), 3);

@@ -208,7 +208,9 @@ pub fn read_jsonl(text: &str, source: &str) -> Recorded {
                 let Some(at) = open.remove(&process) else {
                     warn(
                         &mut warnings,
-                        format!("{source}:{line_no}: completion of process {process} without an invoke"),
+                        format!(
+                            "{source}:{line_no}: completion of process {process} without an invoke"
+                        ),
                     );
                     continue;
                 };
@@ -329,7 +331,11 @@ mod tests {
         assert_eq!(recorded.nemesis.len(), 1);
         assert_eq!(recorded.nemesis[0].f, "kill");
         assert_eq!(recorded.end, 30);
-        assert!(recorded.warnings[0].contains("torn last line"), "{:?}", recorded.warnings);
+        assert!(
+            recorded.warnings[0].contains("torn last line"),
+            "{:?}",
+            recorded.warnings
+        );
     }
 
     #[test]

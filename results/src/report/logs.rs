@@ -299,16 +299,18 @@ mod tests {
     #[test]
     fn reads_tracing_etcd_and_logfmt_timestamps() {
         let tracing = line_timestamp("2026-11-22T01:32:37.535673Z  INFO replayed log").unwrap();
-        let etcd = line_timestamp(
-            r#"{"level":"info","ts":"2026-11-22T01:32:37.535673Z","msg":"ready"}"#,
-        )
-        .unwrap();
-        let logfmt = line_timestamp(r#"level=info ts="2026-11-22T02:32:37.535673+01:00" x=1"#)
-            .unwrap();
+        let etcd =
+            line_timestamp(r#"{"level":"info","ts":"2026-11-22T01:32:37.535673Z","msg":"ready"}"#)
+                .unwrap();
+        let logfmt =
+            line_timestamp(r#"level=info ts="2026-11-22T02:32:37.535673+01:00" x=1"#).unwrap();
         assert_eq!(tracing, etcd);
         assert_eq!(tracing, logfmt);
-        // 2026-11-22 is day 20,414 since the epoch.
-        assert_eq!(tracing / 1_000_000_000, 20_414 * 86_400 + 3_600 + 32 * 60 + 37);
+        // 2026-11-22 is day 20,779 since the epoch (1,795,311,157 s at 01:32:37).
+        assert_eq!(
+            tracing / 1_000_000_000,
+            20_779 * 86_400 + 3_600 + 32 * 60 + 37
+        );
         assert_eq!(tracing % 1_000_000_000, 535_673_000);
         assert!(line_timestamp("raftkv: error: no such file").is_none());
         assert!(line_timestamp("2026-13-01T00:00:00Z nonsense month").is_none());
@@ -341,7 +343,10 @@ mod tests {
         let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(
             texts,
-            ["2026-11-22T00:00:05.000Z before the fault", "untimed continuation"]
+            [
+                "2026-11-22T00:00:05.000Z before the fault",
+                "untimed continuation"
+            ]
         );
         assert_eq!(lines[0].time, Some(5_000_000_000));
         assert_eq!(log.tail.len(), 4);

@@ -126,7 +126,9 @@ fn commit_samples(text: &str, warnings: &mut Vec<String>) -> Vec<CommitSample> {
         })
         .collect();
     if bad > 0 {
-        warnings.push(format!("raftlog.jsonl: {bad} lines are not samples (skipped in the commit plot)"));
+        warnings.push(format!(
+            "raftlog.jsonl: {bad} lines are not samples (skipped in the commit plot)"
+        ));
     }
     samples
 }
@@ -198,7 +200,9 @@ impl Build<'_> {
             .and_then(|r| r.timings.get("setup_ms").copied());
         let zero = logs::zero_from_test(self.test, setup_ms);
         let logs = match self.run_dir {
-            Some(dir) => logs::read_node_logs(dir, if zero.is_some() { &windows } else { &[] }, zero),
+            Some(dir) => {
+                logs::read_node_logs(dir, if zero.is_some() { &windows } else { &[] }, zero)
+            }
             None => Vec::new(),
         };
         let windows = if zero.is_some() { windows } else { Vec::new() };
@@ -312,7 +316,10 @@ pub fn render_run(run_dir: &Path) -> Result<String> {
                 .and_then(Path::file_name)
                 .map_or_else(|| "run".to_string(), |n| n.to_string_lossy().into_owned())
         });
-    let checks: Vec<CheckResult> = results.as_ref().map(|r| r.checks.clone()).unwrap_or_default();
+    let checks: Vec<CheckResult> = results
+        .as_ref()
+        .map(|r| r.checks.clone())
+        .unwrap_or_default();
     let build = Build {
         title,
         source,
@@ -352,10 +359,23 @@ pub fn write_check_report(history_path: &Path, report: &checker::Report, out: &P
         path: out.to_path_buf(),
         source,
     })?;
-    let invalid = report.keys.iter().filter(|k| k.verdict() == Verdict::Invalid).count();
-    let unknown = report.keys.iter().filter(|k| k.verdict() == Verdict::Unknown).count();
+    let invalid = report
+        .keys
+        .iter()
+        .filter(|k| k.verdict() == Verdict::Invalid)
+        .count();
+    let unknown = report
+        .keys
+        .iter()
+        .filter(|k| k.verdict() == Verdict::Unknown)
+        .count();
     let summary = match report.verdict {
-        Verdict::Valid => format!("linearizable ({} keys, {} ops, model {})", report.keys.len(), report.ops, report.model),
+        Verdict::Valid => format!(
+            "linearizable ({} keys, {} ops, model {})",
+            report.keys.len(),
+            report.ops,
+            report.model
+        ),
         Verdict::Invalid => format!(
             "NOT linearizable: {invalid} of {} keys have no valid order (model {})",
             report.keys.len(),

@@ -20,6 +20,8 @@ use crate::summary::{CheckResult, RunResults};
 
 const CSS: &str = include_str!("report.css");
 const SCRIPT: &str = include_str!("timeline.js");
+/// Failures listed under each check at the top; the rest are further down.
+const SHOWN_FAILURES: usize = 5;
 
 /// Runs before anything else: traps alert/confirm/prompt (a test proves
 /// none is ever called) and turns any script error into a visible marker.
@@ -144,7 +146,11 @@ fn checks_section(out: &mut String, page: &Page<'_>) {
         );
         if count > 0 {
             out.push_str("<ul>");
-            for (i, failure) in page.failures[first..first + count].iter().enumerate().take(10) {
+            for (i, failure) in page.failures[first..first + count]
+                .iter()
+                .enumerate()
+                .take(SHOWN_FAILURES)
+            {
                 let _ = write!(
                     out,
                     "<li>{} <button class=\"jump\" data-failure=\"{}\">show in timeline</button></li>",
@@ -153,7 +159,11 @@ fn checks_section(out: &mut String, page: &Page<'_>) {
                 );
             }
             if count > 10 {
-                let _ = write!(out, "<li class=\"muted\">… and {} more below</li>", count - 10);
+                let _ = write!(
+                    out,
+                    "<li class=\"muted\">… and {} more below</li>",
+                    count - 10
+                );
             }
             out.push_str("</ul>");
         }
@@ -170,7 +180,7 @@ fn value_text(value: &Value) -> String {
 }
 
 fn run_section(out: &mut String, page: &Page<'_>) {
-    out.push_str("<section id=\"run\"><h2>The run</h2>");
+    out.push_str("<section id=\"run\">");
     let Some(test) = page.test else {
         let _ = write!(
             out,
@@ -179,24 +189,12 @@ fn run_section(out: &mut String, page: &Page<'_>) {
         );
         return;
     };
-    out.push_str("<table>");
-    let mut row = |name: &str, value: String| {
-        let _ = write!(out, "<tr><th>{}</th><td>{value}</td></tr>", text(name));
-    };
-    if let Some(name) = test.get("test").and_then(Value::as_str) {
-        row("test", text(name));
+    let mut facts: Vec<String> = Vec::new();
+    if let Some(seed) = test.get("seed") {
+        facts.push(format!("seed <code>{}</code>", text(&value_text(seed))));
     }
     if let Some(started) = test.get("started_at").and_then(Value::as_str) {
-        row("started", text(started));
-    }
-    if let Some(seed) = test.get("seed") {
-        row("seed", format!("<code>{}</code>", text(&value_text(seed))));
-    }
-    if let Some(command) = test.get("command").and_then(Value::as_str) {
-        row(
-            "reproduce",
-            format!("<pre id=\"command\">{}</pre>", text(command)),
-        );
+        facts.push(format!("started {}", text(started)));
     }
     let version = test
         .get("faultline_version")
@@ -206,39 +204,57 @@ fn run_section(out: &mut String, page: &Page<'_>) {
         .get("git_commit")
         .and_then(Value::as_str)
         .unwrap_or("unknown commit");
-    row("faultline", text(&format!("{version} ({commit})")));
+    facts.push(text(&format!("faultline {version} ({commit})")));
     if let Some(results) = page.results {
         let ops = results.ops;
-        row(
-            "client ops",
-            text(&format!(
-                "{} invoked, {} ok, {} fail, {} info",
-                ops.invoked, ops.ok, ops.fail, ops.info
-            )),
+        facts.push(text(&format!(
+            "{} ops invoked: {} ok, {} fail, {} info",
+            ops.invoked, ops.ok, ops.fail, ops.info
+        )));
+        facts.push(text(&format!(
+            "final reads {} of {} ok",
+            results.final_reads.ok, results.final_reads.invoked
+        )));
+    }
+    let _ = write!(out, "<p>{}</p>", facts.join(" · "));
+    if let Some(options) = test.get("options").and_then(Value::as_object) {
+        let words: Vec<String> = options
+            .iter()
+            .map(|(name, value)| format!("{name} {}", value_text(value)))
+            .collect();
+        let _ = write!(
+            out,
+            "<p class=\"muted mono\" id=\"options\">{}</p>",
+            text(&words.join(" · "))
         );
-        row(
-            "final reads",
-            text(&format!(
-                "{} of {} ok",
-                results.final_reads.ok, results.final_reads.invoked
-            )),
+    }
+    if let Some(command) = test.get("command").and_then(Value::as_str) {
+        let _ = write!(
+            out,
+            "<div>Reproduce:</div><pre id=\"command\">{}</pre>",
+            text(command)
         );
+    }
+    out.push_str("<details><summary>Faults, timings, options, node commands</summary><table>");
+    if let Some(results) = page.results {
         let faults: Vec<String> = results
             .faults
             .iter()
             .map(|(name, n)| format!("{n} {name}"))
             .collect();
-        row("faults", text(&faults.join(", ")));
         let timings: Vec<String> = results
             .timings
             .iter()
             .map(|(name, ms)| format!("{name} {ms:.0}"))
             .collect();
-        row("timings (ms)", text(&timings.join(", ")));
+        let _ = write!(
+            out,
+            "<tr><th>faults</th><td>{}</td></tr><tr><th>timings (ms)</th><td>{}</td></tr>",
+            text(&faults.join(", ")),
+            text(&timings.join(", "))
+        );
     }
-    out.push_str("</table>");
     if let Some(options) = test.get("options").and_then(Value::as_object) {
-        out.push_str("<details><summary>Options</summary><table>");
         for (name, value) in options {
             let _ = write!(
                 out,
@@ -247,18 +263,14 @@ fn run_section(out: &mut String, page: &Page<'_>) {
                 text(&value_text(value))
             );
         }
-        out.push_str("</table></details>");
     }
+    out.push_str("</table>");
     if let Some(nodes) = test.get("nodes").and_then(Value::as_array) {
-        if !nodes.is_empty() {
-            out.push_str("<details><summary>Node commands</summary>");
-            for node in nodes {
-                let _ = write!(out, "<pre>{}</pre>", text(&node.to_string()));
-            }
-            out.push_str("</details>");
+        for node in nodes {
+            let _ = write!(out, "<pre>{}</pre>", text(&node.to_string()));
         }
     }
-    out.push_str("</section>");
+    out.push_str("</details></section>");
 }
 
 fn timeline_section(out: &mut String, page: &Page<'_>) {
@@ -292,8 +304,8 @@ fn timeline_section(out: &mut String, page: &Page<'_>) {
 fn explanations(out: &mut String, page: &Page<'_>) {
     for (check, &(first, _)) in page.checks.iter().zip(page.failure_ranges) {
         let details = &check.details;
-        let is_linearizability = details.get("keys").is_some_and(Value::is_array)
-            && details.get("model").is_some();
+        let is_linearizability =
+            details.get("keys").is_some_and(Value::is_array) && details.get("model").is_some();
         let has_anomalies = details.get("anomalies").is_some_and(Value::is_array);
         if check.verdict == Verdict::Valid && !has_anomalies && !is_linearizability {
             continue;
@@ -338,7 +350,11 @@ fn plots_section(out: &mut String, page: &Page<'_>) {
     out.push_str(&plots::throughput(page.recorded, page.bands));
     if !page.commits.is_empty() {
         out.push_str("<h3>Commit index of each node (raftlog.jsonl samples; rings: restarts)</h3>");
-        out.push_str(&plots::commit_index(page.commits, page.bands, page.recorded.end));
+        out.push_str(&plots::commit_index(
+            page.commits,
+            page.bands,
+            page.recorded.end,
+        ));
     }
     out.push_str("</section>");
 }
@@ -401,8 +417,9 @@ fn logs_section(out: &mut String, page: &Page<'_>) {
     for log in page.logs {
         let _ = write!(
             out,
-            "<details><summary>{}: last {} of {} lines ({} with a timestamp)</summary>",
+            "<details><summary>{} (<code>{}</code>): last {} of {} lines ({} with a timestamp)</summary>",
             text(&log.node),
+            text(&log.path.display().to_string()),
             log.tail.len(),
             log.lines,
             log.timestamped
@@ -465,6 +482,9 @@ pub fn render(page: &Page<'_>) -> String {
     out.push_str("<script type=\"application/json\" id=\"data\">");
     out.push_str(&data);
     out.push_str("</script>");
-    let _ = write!(out, "<script nonce=\"{nonce}\">{SCRIPT}</script></body></html>\n");
+    let _ = writeln!(
+        out,
+        "<script nonce=\"{nonce}\">{SCRIPT}</script></body></html>"
+    );
     out
 }

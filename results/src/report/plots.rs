@@ -19,7 +19,7 @@ use super::html;
 /// At most this many points in the latency plot.
 pub const MAX_POINTS: usize = 20_000;
 
-const WIDTH: f64 = 1100.0;
+const WIDTH: f64 = 1360.0;
 const HEIGHT: f64 = 300.0;
 const LEFT: f64 = 70.0;
 const RIGHT: f64 = 20.0;
@@ -106,7 +106,11 @@ fn x_axis(out: &mut String, frame: &Frame, label: &str) {
     let mut t = (frame.x0 / step).ceil() * step;
     while t <= frame.x1 + step * 1e-9 {
         let x = frame.x(t);
-        let digits = if step < 1.0 { 1 + (-step.log10()).ceil() as usize } else { 0 };
+        let digits = if step < 1.0 {
+            1 + (-step.log10()).ceil() as usize
+        } else {
+            0
+        };
         let _ = write!(
             out,
             r##"<line x1="{x:.1}" y1="{y}" x2="{x:.1}" y2="{:.1}" stroke="#444"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{t:.digits$}</text>"##,
@@ -162,7 +166,10 @@ fn latency_ms(display: f64) -> String {
 #[must_use]
 pub fn latency(recorded: &Recorded, bands: &[FaultBand]) -> String {
     let end = recorded.end as f64 / 1e9;
-    let frame = Frame { x0: 0.0, x1: end.max(1e-3) };
+    let frame = Frame {
+        x0: 0.0,
+        x1: end.max(1e-3),
+    };
     let mut points: [Vec<(f64, f64)>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     let mut counts = [0usize; 3];
     let mut open = 0usize;
@@ -370,12 +377,20 @@ pub struct CommitSample {
 /// Each node's commit index over time; restarts marked with a ring.
 #[must_use]
 pub fn commit_index(samples: &[CommitSample], bands: &[FaultBand], end_ns: u64) -> String {
-    let last = samples.iter().map(|s| s.time).max().unwrap_or(0).max(end_ns);
+    let last = samples
+        .iter()
+        .map(|s| s.time)
+        .max()
+        .unwrap_or(0)
+        .max(end_ns);
     let end = (last as f64 / 1e9).max(1e-3);
     let frame = Frame { x0: 0.0, x1: end };
     let mut by_node: BTreeMap<&str, Vec<&CommitSample>> = BTreeMap::new();
     for sample in samples {
-        by_node.entry(sample.node.as_str()).or_default().push(sample);
+        by_node
+            .entry(sample.node.as_str())
+            .or_default()
+            .push(sample);
     }
     let max = samples.iter().map(|s| s.commit_index).max().unwrap_or(1) as f64;
     let mut out = String::with_capacity(16 * 1024);
@@ -427,7 +442,11 @@ mod tests {
                 node: None,
                 call: i * 1_000_000,
                 ret: Some(i * 1_000_000 + 1_000 + (i % 997) * 10_000),
-                ending: if i % 50 == 0 { Ending::Info } else { Ending::Ok },
+                ending: if i % 50 == 0 {
+                    Ending::Info
+                } else {
+                    Ending::Ok
+                },
                 input: Value::Null,
                 output: Value::Null,
                 error: None,

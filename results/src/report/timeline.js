@@ -12,6 +12,8 @@
   var ops = data.ops;
   var N = ops.id.length;
   var NS = data.clock === 'ns';
+  // Nanoseconds per unit of the data's times (1, or 1000 for long runs).
+  var UNIT = data.unit_ns || 1;
   var END = Math.max(data.end, 1);
   var COLOURS = ['#3b82c4', '#d6409f', '#f59e0b', '#9a9a9a'];
   var OUTCOME = ['ok', 'fail', 'info', 'no completion'];
@@ -73,24 +75,30 @@
   var ctx = canvas.getContext('2d');
 
   var LABEL_W = 112, AXIS_H = 22, BAND_H = 18;
-  var laneH = Math.max(4, Math.min(22, Math.floor(560 / L)));
+  var laneH = 10;
   var width = 800, height = 100, dpr = 1;
+  // The lanes drawn, top to bottom: all of them, or with a key or node
+  // filter only those with an op shown.
+  var rows = [], rowOf = new Int32Array(L);
 
   function fmtTime(t) {
     if (!NS) return 'event ' + Math.round(t);
-    return (t / 1e6).toFixed(6).replace(/(\.\d{3}\d*?)0+$/, '$1') + ' s';
+    return (t * UNIT / 1e9).toFixed(UNIT === 1 ? 9 : 6).replace(/(\.\d{3}\d*?)0+$/, '$1') + ' s';
   }
   function fmtSpan(d) {
     if (!NS) return Math.round(d) + ' events';
-    if (d >= 1e6) return (d / 1e6).toFixed(3) + ' s';
-    if (d >= 1e3) return (d / 1e3).toFixed(3) + ' ms';
-    return d.toFixed(0) + ' µs';
+    var ns = d * UNIT;
+    if (ns >= 1e9) return (ns / 1e9).toFixed(3) + ' s';
+    if (ns >= 1e6) return (ns / 1e6).toFixed(3) + ' ms';
+    if (ns >= 1e3) return (ns / 1e3).toFixed(1) + ' µs';
+    return ns.toFixed(0) + ' ns';
   }
 
   function resize() {
     dpr = window.devicePixelRatio || 1;
     width = Math.max(300, box.clientWidth);
-    height = AXIS_H + BAND_H + L * laneH + 6;
+    laneH = Math.max(2, Math.min(22, Math.floor(900 / Math.max(rows.length, 1))));
+    height = AXIS_H + BAND_H + Math.max(rows.length, 1) * laneH + 6;
     canvas.width = Math.round(width * dpr);
     canvas.height = Math.round(height * dpr);
     canvas.style.height = height + 'px';
@@ -108,6 +116,14 @@
       mask[j] = on ? 1 : 0;
       if (on) shownCount++;
     }
+    var filtering = keyFilter !== null || nodeFilter >= 0;
+    var has = new Uint8Array(L);
+    for (j = 0; j < N; j++) if (mask[j]) has[LANE[j]] = 1;
+    rows = [];
+    for (var l = 0; l < L; l++) {
+      if (!filtering || has[l]) { rowOf[l] = rows.length; rows.push(l); } else rowOf[l] = -1;
+    }
+    resize();
   }
 
   function niceStep(span, ticks) {
@@ -134,18 +150,19 @@
     ctx.clearRect(0, 0, width, height);
     ctx.font = '11px sans-serif';
     ctx.textBaseline = 'middle';
-    var top = AXIS_H + BAND_H, lanesBottom = top + L * laneH;
+    var R = rows.length, top = AXIS_H + BAND_H, lanesBottom = top + Math.max(R, 1) * laneH;
 
     // Lane stripes and labels.
-    for (var l = 0; l < L; l++) {
-      if (l % 2 === 0) { ctx.fillStyle = '#f6f6f6'; ctx.fillRect(0, top + l * laneH, width, laneH); }
+    for (var r = 0; r < R; r++) {
+      if (r % 2 === 0) { ctx.fillStyle = '#f6f6f6'; ctx.fillRect(0, top + r * laneH, width, laneH); }
     }
     ctx.fillStyle = '#333';
     if (laneH >= 9) {
-      for (l = 0; l < L; l++) ctx.fillText(String(data.lanes[l]).slice(0, 16), 4, top + l * laneH + laneH / 2);
+      for (r = 0; r < R; r++) ctx.fillText(String(data.lanes[rows[r]] || '').slice(0, 16), 4, top + r * laneH + laneH / 2);
     } else {
-      ctx.fillText(L + ' lanes', 4, top + 8);
+      ctx.fillText(R + ' lanes', 4, top + 8);
     }
+    if (R === 0) ctx.fillText('no op matches the filters', LABEL_W + 8, top + laneH / 2);
 
     ctx.save();
     ctx.beginPath();
@@ -183,8 +200,8 @@
     for (var outcome = 0; outcome < 4; outcome++) {
       if (!showOutcome[outcome]) continue;
       ctx.fillStyle = COLOURS[outcome];
-      for (l = 0; l < L; l++) {
-        var list = lanes[l], y = top + l * laneH + (laneH - barH) / 2;
+      for (r = 0; r < R; r++) {
+        var l = rows[r], list = lanes[l], y = top + r * laneH + (laneH - barH) / 2;
         var filled = -1;
         for (var j = firstEndingAfter(l, t0); j < list.length; j++) {
           var k = list[j];
@@ -211,15 +228,20 @@
     }
 
     // Selected ops (jump to failure, click) and the hovered one.
-    function outline(k, colour, lineWidth) {
-      var y = top + LANE[k] * laneH + 0.5, x0 = X(S[k]), x1 = Math.max(X(E[k]), x0 + 2);
+    function outline(k, colour, lineWidth, dashed) {
+      if (rowOf[LANE[k]] < 0) return;
+      var y = top + rowOf[LANE[k]] * laneH + 0.5, x0 = X(S[k]), x1 = Math.max(X(E[k]), x0 + 2);
       ctx.strokeStyle = colour;
       ctx.lineWidth = lineWidth;
+      ctx.setLineDash(dashed ? [5, 3] : []);
       ctx.strokeRect(x0 - 1, y, x1 - x0 + 2, laneH - 1);
+      ctx.setLineDash([]);
     }
-    for (q = 0; q < selected.length; q++) {
+    // The first selected op is the one a failure is about (solid, thick);
+    // the others are ops it names (dashed).
+    for (q = selected.length - 1; q >= 0; q--) {
       var s = selected[q];
-      outline(s, '#b00020', 2.5);
+      outline(s, '#b00020', q === 0 ? 3 : 2, q > 0);
       var sx = X(S[s]);
       ctx.fillStyle = '#b00020';
       ctx.beginPath();
@@ -257,8 +279,8 @@
   }
 
   function fmtTick(t, step) {
-    var digits = Math.max(0, Math.ceil(-Math.log10(step / 1e6)));
-    return (t / 1e6).toFixed(Math.min(digits, 6));
+    var digits = Math.max(0, Math.ceil(-Math.log10(step * UNIT / 1e9) - 1e-9));
+    return (t * UNIT / 1e9).toFixed(Math.min(digits, 9));
   }
 
   function describe(k) {
@@ -280,8 +302,9 @@
 
   function opAt(x, y) {
     var top = AXIS_H + BAND_H;
-    var lane = Math.floor((y - top) / laneH);
-    if (lane < 0 || lane >= L || x < LABEL_W) return -1;
+    var row = Math.floor((y - top) / laneH);
+    if (row < 0 || row >= rows.length || x < LABEL_W) return -1;
+    var lane = rows[row];
     var t = T(x), tol = 3 * (view.t1 - view.t0) / (width - LABEL_W);
     var list = lanes[lane], best = -1;
     for (var j = firstEndingAfter(lane, t - tol); j < list.length; j++) {
@@ -303,10 +326,13 @@
     marker.setAttribute('data-ops', String(N));
     marker.setAttribute('data-shown', String(shownCount));
     marker.setAttribute('data-lanes', String(L));
+    marker.setAttribute('data-rows', String(rows.length));
     marker.setAttribute('data-bands', String(data.bands.length));
     marker.setAttribute('data-failures', String(data.failures.length));
     marker.setAttribute('data-selected', selected.map(function (k) { return ops.id[k]; }).join(' '));
-    marker.setAttribute('data-view', Math.round(view.t0) + ' ' + Math.round(view.t1));
+    // Times in ns (event positions for histories without times).
+    marker.setAttribute('data-view', Math.round(view.t0 * UNIT) + ' ' + Math.round(view.t1 * UNIT));
+    marker.setAttribute('data-end', String(END * UNIT));
   }
 
   // ---- filters ----
@@ -354,7 +380,7 @@
 
   // ---- zoom and pan ----
   function setView(t0, t1) {
-    var minSpan = NS ? 5 : 2, full = END * 1.02 + 1;
+    var minSpan = NS ? 500 / UNIT : 2, full = END * 1.02 + 1;
     var span = Math.max(minSpan, Math.min(t1 - t0, full * 1.5));
     var mid = (t0 + t1) / 2;
     view.t0 = mid - span / 2;
@@ -441,7 +467,7 @@
   window.addEventListener('resize', function () { resize(); redraw(); });
 
   // ---- jump to a failure ----
-  function jump(index) {
+  function jump(index, scroll) {
     var failure = data.failures[index];
     if (!failure) return;
     var found = [];
@@ -459,26 +485,25 @@
     if (found.length > 0) {
       var lo = Infinity, hi = -Infinity;
       found.forEach(function (k) { lo = Math.min(lo, S[k]); hi = Math.max(hi, E[k]); });
-      var pad = Math.max((hi - lo) * 0.6, NS ? 2000 : 3);
+      var pad = Math.max((hi - lo) * 0.6, NS ? 2e6 / UNIT : 3);
       setView(lo - pad, hi + pad);
-      details.textContent = describe(found[0]);
+      details.textContent = (failure.explanation || failure.label) + '\n\n' + describe(found[0]);
     } else if (failure.time !== null && failure.time !== undefined) {
-      var around = NS ? 1e6 : 20;
+      var around = NS ? 1e9 / UNIT : 20;
       setView(failure.time - around, failure.time + around);
-      details.textContent = failure.label;
+      details.textContent = failure.explanation || failure.label;
     }
     draw();
-    box.scrollIntoView({ block: 'center' });
+    if (scroll) box.scrollIntoView({ block: 'center' });
   }
   Array.prototype.forEach.call(document.querySelectorAll('button[data-failure]'), function (button) {
-    button.addEventListener('click', function () { jump(parseInt(button.getAttribute('data-failure'), 10)); });
+    button.addEventListener('click', function () { jump(parseInt(button.getAttribute('data-failure'), 10), true); });
   });
 
-  resize();
   applyFilters();
   view.t0 = -END * 0.01;
   view.t1 = END * 1.01;
   draw();
   var hash = /^#failure-(\d+)$/.exec(window.location.hash);
-  if (hash) jump(parseInt(hash[1], 10));
+  if (hash) jump(parseInt(hash[1], 10), false);
 })();

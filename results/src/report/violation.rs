@@ -36,6 +36,23 @@ pub(crate) fn seconds(clock: Clock, t: Option<u64>) -> String {
     }
 }
 
+/// The op ids an explanation names: every `op N` in it.
+fn named_ops(explanation: &str) -> Vec<u64> {
+    explanation
+        .match_indices("op ")
+        .filter(|(at, _)| {
+            !matches!(explanation[..*at].chars().next_back(), Some(c) if c.is_alphanumeric())
+        })
+        .filter_map(|(at, _)| {
+            let digits: String = explanation[at + 3..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        })
+        .collect()
+}
+
 /// The invalid keys of a linearizability report's details, each as
 /// (key report, failure for the timeline).
 fn invalid_keys(details: &Value) -> Vec<&Value> {
@@ -59,11 +76,19 @@ pub fn failures(check: &str, details: &Value) -> Vec<Failure> {
         .map(|key| {
             let stuck = key.get("stuck_on").cloned().unwrap_or(Value::Null);
             let mut ops: Vec<u64> = u64_field(&stuck, "id").into_iter().collect();
+            // The ops the explanation names (a stale read names the write
+            // it read and the one that overwrote it): outlined too.
+            for id in named_ops(str_field(key, "explanation")) {
+                if !ops.contains(&id) {
+                    ops.push(id);
+                }
+            }
             if let Some(last) = key
                 .get("prefix")
                 .and_then(Value::as_array)
                 .and_then(|p| p.last())
                 .and_then(|step| u64_field(step, "id"))
+                .filter(|last| !ops.contains(last))
             {
                 ops.push(last);
             }
@@ -82,6 +107,7 @@ pub fn failures(check: &str, details: &Value) -> Vec<Failure> {
                     u64_field(&stuck, "id").unwrap_or(0)
                 ),
                 kind,
+                explanation: str_field(key, "explanation").to_string(),
                 key: Some(name.to_string()),
                 ops,
                 time: u64_field(&stuck, "call_time"),
@@ -153,7 +179,7 @@ fn key_view(recorded: &Recorded, key: &str, prefix: &[Value], stuck: &Value) -> 
     processes.sort_unstable();
     processes.dedup();
     let lane: BTreeMap<u64, usize> = processes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
-    let (left, slot_w, lane_h) = (90.0, 26.0, 26.0);
+    let (left, slot_w, lane_h) = (90.0, 34.0, 26.0);
     let width = left + slots as f64 * slot_w + 20.0;
     let height = 24.0 + processes.len() as f64 * lane_h + 8.0;
     let mut out = String::new();
@@ -195,9 +221,10 @@ fn key_view(recorded: &Recorded, key: &str, prefix: &[Value], stuck: &Value) -> 
             Role::Prefix(_) => ("#cfe8cf", "#2e7d32"),
             Role::Other => ("#eeeeee", "#999999"),
         };
-        let described = words
-            .get(&op.id)
-            .map_or_else(|| format!("{} {}", op.f, short_value(&op.input, 40)), |w| (*w).to_string());
+        let described = words.get(&op.id).map_or_else(
+            || format!("{} {}", op.f, short_value(&op.input, 40)),
+            |w| (*w).to_string(),
+        );
         let label = match role {
             Role::Prefix(p) => format!("#{p} {described}"),
             Role::Stuck => format!("✗ {described}"),
@@ -272,8 +299,15 @@ fn prefix_table(recorded: &Recorded, key: &Value, prefix: &[Value], stuck: &Valu
         } else {
             str_field(&prefix[i - 1], "state_after").to_string()
         };
-        let class = if i + 1 == prefix.len() { " class=\"prefix-last\"" } else { "" };
-        let crashed = step.get("crashed").and_then(Value::as_bool).unwrap_or(false);
+        let class = if i + 1 == prefix.len() {
+            " class=\"prefix-last\""
+        } else {
+            ""
+        };
+        let crashed = step
+            .get("crashed")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let _ = write!(
             out,
             "<tr{class}><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"mono\">{}{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td></tr>",
@@ -346,7 +380,8 @@ pub fn section(recorded: &Recorded, details: &Value, first_failure: usize) -> St
                 .collect()
         })
         .unwrap_or_default();
-    let _ = write!(
+    let _ =
+        write!(
         out,
         "<p>Model <code>{}</code>; {} ops on {} keys; {} keys not linearizable, {} undecided.</p>",
         text(str_field(details, "model")),
@@ -416,4 +451,16 @@ pub fn section(recorded: &Recorded, details: &Value, first_failure: usize) -> St
         out.push_str("</ul>");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_ops_an_explanation_names() {
+        let words = "read -> 22 by process 6 (op 457, called at 0.059 s) ... written by cas [21,22] by process 5 (op 383, completed), then overwritten by cas by process 6 (op 425, completed)";
+        assert_eq!(named_ops(words), [457, 383, 425]);
+        assert!(named_ops("no ops here; loop 3").is_empty());
+    }
 }

@@ -1,6 +1,7 @@
 //! The etcd client against fake gateways (axum on 127.0.0.1): request
 //! shapes, every row of the error mapping, timeouts, cut connections, the
-//! guarded updates of append and set, status and leader.
+//! guarded updates of append and set, status and leader; reads at
+//! revisions in `tests/revisions.rs`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,6 +11,8 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use tokio::io::AsyncReadExt;
 
 use super::*;
+
+mod revisions;
 
 /// A fake gateway's answer to a request: HTTP status and JSON body.
 type Respond = dyn Fn(&str, &Value) -> (u16, Value) + Send + Sync;
