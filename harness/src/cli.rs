@@ -198,4 +198,7 @@ pub struct RunArgs {
     /// No progress bar (for CI logs).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Also write JUnit XML here: one test case per run and check.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
 }

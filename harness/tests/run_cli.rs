@@ -98,6 +98,7 @@ fn clean_run_is_valid(workload: &str, first_check: &str) {
         "raftlog.jsonl",
         "nodes/n1.log",
         "nodes/n3.log",
+        "report.html",
     ] {
         assert!(
             dir.join(file).is_file(),
@@ -106,6 +107,10 @@ fn clean_run_is_valid(workload: &str, first_check: &str) {
         );
     }
     assert!(!dir.join("data").exists(), "data directories are removed");
+    assert!(
+        store.path().join("index.html").is_file(),
+        "the store index is refreshed"
+    );
     let test: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("test.json")).unwrap()).unwrap();
     assert_eq!(test["seed"], 7);
@@ -204,9 +209,12 @@ fn etcd_serializable_reads_under_partitions_are_caught_as_stale() {
 #[test]
 fn stale_read_bug_exits_1_and_names_the_stale_read() {
     let store = tempfile::tempdir().unwrap();
+    let junit = store.path().join("junit.xml");
     let run = run(
         store.path(),
         &[
+            "--junit",
+            junit.to_str().unwrap(),
             "--nemesis",
             "partition",
             "--node-args",
@@ -226,6 +234,11 @@ fn stale_read_bug_exits_1_and_names_the_stale_read() {
     assert!(
         results["timings"]["detection_ms"].as_f64().is_some(),
         "{results}"
+    );
+    let xml = std::fs::read_to_string(&junit).expect("--junit writes its file");
+    assert!(
+        xml.contains("<failure") && xml.contains("stale read"),
+        "{xml}"
     );
 }
 

@@ -94,7 +94,11 @@ fn record_nemesis(history: &HistoryWriter, faults: &Mutex<FaultLog>, event: &Nem
 /// # Errors
 /// Only what happens before the run directory exists; later errors are
 /// written into the run's `results.json` and returned as exit code 3.
-pub async fn run_test(plan: &Plan, seed: u64, stop: watch::Receiver<bool>) -> Result<u8> {
+pub async fn run_test(
+    plan: &Plan,
+    seed: u64,
+    stop: watch::Receiver<bool>,
+) -> Result<(u8, std::path::PathBuf)> {
     let run = plan
         .store
         .create_run(&plan.test_name())
@@ -125,7 +129,16 @@ pub async fn run_test(plan: &Plan, seed: u64, stop: watch::Receiver<bool>) -> Re
         }
     }
     let code = verdict::finish(plan, &run, &record, outcome);
-    Ok(code)
+    // The report and the store's index: a failure here costs the page,
+    // never the verdict (results.json and the history are written).
+    match results::write_report(run.path()) {
+        Ok(path) => println!("  report: {}", path.display()),
+        Err(err) => eprintln!("faultline: warning: no report: {err}"),
+    }
+    if let Err(err) = results::refresh_index(plan.store.root()) {
+        eprintln!("faultline: warning: the store index was not refreshed: {err}");
+    }
+    Ok((code, run.path().to_path_buf()))
 }
 
 async fn drive(

@@ -46,6 +46,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         let interrupted = Arc::new(AtomicBool::new(false));
         spawn_interrupt_handler(stop_tx, Arc::clone(&interrupted));
         let mut worst: Option<u8> = None;
+        let mut junit = Vec::new();
         for i in 0..plan.test_count {
             if interrupted.load(Ordering::SeqCst) {
                 eprintln!(
@@ -56,8 +57,15 @@ pub fn run(args: RunArgs) -> Result<u8> {
                 break;
             }
             let seed = plan.seed.wrapping_add(i);
-            let code = run_one(&plan, seed, stop_rx.clone()).await;
+            let (code, run_dir) = run_one(&plan, seed, stop_rx.clone()).await;
             worst = Some(worst.map_or(code, |prev| most_serious(prev, code)));
+            if let Some(dir) = run_dir {
+                junit.extend(results::JunitCase::from_run(&dir));
+            }
+        }
+        if let Some(path) = &plan.junit {
+            results::write_junit(path, &junit)
+                .with_context(|| format!("cannot write --junit {}", path.display()))?;
         }
         Ok(worst.unwrap_or(EXIT_ERROR))
     })
@@ -84,15 +92,19 @@ fn spawn_interrupt_handler(stop: watch::Sender<bool>, interrupted: Arc<AtomicBoo
     });
 }
 
-/// One test with one seed; never fails: errors become exit code 3 with
-/// their explanation printed (and stored in `results.json` when the run
-/// directory exists).
-async fn run_one(plan: &Plan, seed: u64, stop: watch::Receiver<bool>) -> u8 {
+/// One test with one seed, and its run directory; never fails: errors
+/// become exit code 3 with their explanation printed (and stored in
+/// `results.json` when the run directory exists).
+async fn run_one(
+    plan: &Plan,
+    seed: u64,
+    stop: watch::Receiver<bool>,
+) -> (u8, Option<std::path::PathBuf>) {
     match main_phase::run_test(plan, seed, stop).await {
-        Ok(code) => code,
+        Ok((code, dir)) => (code, Some(dir)),
         Err(err) => {
             eprintln!("faultline: error: {err:#}");
-            EXIT_ERROR
+            (EXIT_ERROR, None)
         }
     }
 }

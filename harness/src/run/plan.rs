@@ -62,6 +62,8 @@ pub struct Plan {
     pub keep_data: bool,
     /// No progress bar.
     pub quiet: bool,
+    /// JUnit XML output.
+    pub junit: Option<PathBuf>,
     /// This faultline binary (nodes of built-in targets run as `faultline raftkv`).
     pub faultline: PathBuf,
 }
@@ -157,6 +159,7 @@ impl Plan {
             memory_mib: args.memory_mib,
             keep_data: args.keep_data,
             quiet: args.quiet,
+            junit: args.junit.clone(),
             faultline,
         })
     }

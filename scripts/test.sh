@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The test suite, with what it needs: end-to-end tests drive Debian's etcd
+# and open reports in headless Chromium, so both are installed with apt-get
+# when missing (as root; the tests fail, never skip, without them). Then
+# `cargo test --workspace`, with any extra arguments passed on.
+# Porcupine's histories are read from $FAULTLINE_TESTDATA or ../shared/data.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fail() { echo "test: FATAL: $*" >&2; exit 1; }
+
+data="${FAULTLINE_TESTDATA:-../shared/data}"
+[ -d "$data/porcupine/jepsen" ] && [ -d "$data/porcupine/kv" ] \
+  || fail "test data missing: $data/porcupine (put shared/ beside the checkout or set FAULTLINE_TESTDATA)"
+
+missing=()
+command -v etcd >/dev/null || missing+=(etcd-server etcd-client)
+command -v chromium >/dev/null || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  command -v apt-get >/dev/null || fail "missing ${missing[*]} and no apt-get to install them"
+  [ "$(id -u)" = 0 ] || fail "missing ${missing[*]}: run as root, or apt-get install them first"
+  echo "test: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q || fail "apt-get update failed"
+  apt-get install -y -q "${missing[@]}" || fail "cannot install ${missing[*]}"
+fi
+command -v etcd >/dev/null || fail "etcd is still missing after the install"
+command -v chromium >/dev/null || fail "chromium is still missing after the install"
+
+cargo test --workspace "$@"
