@@ -120,6 +120,9 @@ pub async fn run_test(
         Ok(outcome) => outcome,
         Err(err) => Outcome::error(format!("{err:#}")),
     };
+    if let Some(at) = outcome.time_zero {
+        record.set_time_zero(at);
+    }
     if let Err(err) = record.write(&run) {
         eprintln!("faultline: warning: {err:#}");
     }
@@ -268,6 +271,7 @@ async fn drive_cluster<C: Client>(
 
     // The main phase. Event times count from here.
     let epoch = Instant::now();
+    let time_zero = std::time::SystemTime::now();
     let history = Arc::new(HistoryWriter::create(run.history(), epoch)?);
     let recorder: Arc<dyn Recorder> = Arc::new(HistoryRecorder(Arc::clone(&history)));
     let until = tokio::time::Instant::from_std(epoch + plan.time_limit);
@@ -436,6 +440,7 @@ async fn drive_cluster<C: Client>(
         after_last_op: last_op,
         restarts: sampler.restarts(),
         leader_changes: sampler.leader_changes(),
+        time_zero: Some(time_zero),
     })
 }
 

@@ -32,6 +32,10 @@ pub struct TestRecord {
     argv: Vec<String>,
     seed: u64,
     started_at: String,
+    /// The wall-clock instant of the history's time 0 (the main phase's
+    /// start), so node log lines can be placed on the history's clock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time_zero: Option<String>,
     options: Value,
     target: crate::target::TargetSpec,
     nodes: Vec<NodeEntry>,
@@ -99,6 +103,7 @@ impl TestRecord {
             argv: std::env::args().collect(),
             seed,
             started_at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            time_zero: None,
             options: json!({
                 "target": plan.target_arg,
                 "nodes": plan.nodes,
@@ -122,6 +127,11 @@ impl TestRecord {
             target: plan.target.clone(),
             nodes: Vec::new(),
         }
+    }
+
+    /// Records the wall-clock instant of the history's time 0.
+    pub fn set_time_zero(&mut self, at: std::time::SystemTime) {
+        self.time_zero = Some(humantime::format_rfc3339_nanos(at).to_string());
     }
 
     /// Records each node's command and its binary's version.

@@ -47,6 +47,8 @@ pub struct Outcome {
     pub restarts: u64,
     /// Leader changes seen by the sampler (once a second).
     pub leader_changes: u64,
+    /// The wall-clock instant of the history's time 0.
+    pub time_zero: Option<std::time::SystemTime>,
 }
 
 impl Outcome {
@@ -66,6 +68,7 @@ impl Outcome {
             after_last_op: Instant::now(),
             restarts: 0,
             leader_changes: 0,
+            time_zero: None,
         }
     }
 }
@@ -201,7 +204,13 @@ fn anomalies(report: AnomalyReport, history: Option<&History>) -> Judged {
         result: CheckResult {
             name: report.check.clone(),
             verdict: report.verdict,
-            summary: report.summary(),
+            // The check's name is shown beside its summary everywhere.
+            summary: {
+                let summary = report.summary();
+                summary
+                    .strip_prefix(&format!("{}: ", report.check))
+                    .map_or(summary.clone(), str::to_owned)
+            },
             details: serde_json::to_value(&report).unwrap_or_default(),
         },
         explanations,
