@@ -127,12 +127,17 @@ impl AnomalyReport {
     /// One line in words, e.g. `list-append: INVALID: 3 lost-write, 1
     /// rollback (20 keys, 1840 ok reads)`.
     pub fn summary(&self) -> String {
+        format!("{}: {}", self.check, self.findings())
+    }
+
+    /// The summary without the check's name, for places that show the
+    /// name beside it: `INVALID: 3 lost-write, 1 rollback (20 keys, ...)`.
+    pub fn findings(&self) -> String {
         let scope = self.scope();
         match self.verdict {
-            Verdict::Valid => format!("{}: valid, no anomaly found ({scope})", self.check),
+            Verdict::Valid => format!("valid, no anomaly found ({scope})"),
             Verdict::Unknown => format!(
-                "{}: unknown: {} ({scope})",
-                self.check,
+                "unknown: {} ({scope})",
                 self.reason
                     .as_deref()
                     .unwrap_or("the check could not judge")
@@ -144,7 +149,7 @@ impl AnomalyReport {
                     .filter(|(_, n)| *n > 0)
                     .map(|(kind, n)| format!("{n} {kind}"))
                     .collect();
-                format!("{}: INVALID: {} ({scope})", self.check, kinds.join(", "))
+                format!("INVALID: {} ({scope})", kinds.join(", "))
             }
         }
     }
@@ -318,6 +323,23 @@ pub(crate) fn show_time(ns: u64) -> String {
 }
 
 /// An op in words: `op 12 (process 3, node n2)`.
+/// Adds `by` to the count `name` of a report's stats.
+pub(crate) fn bump(stats: &mut BTreeMap<String, u64>, name: &str, by: u64) {
+    *stats.entry(name.to_string()).or_default() += by;
+}
+
+/// Names, in `unjudged`, the ops of `key` a check could not judge (the
+/// first one, and how many more).
+pub(crate) fn note_unjudged(key: &str, strange: &[String], unjudged: &mut Vec<String>) {
+    if let Some(first) = strange.first() {
+        let more = match strange.len() {
+            1 => String::new(),
+            n => format!(" (and {} more such ops)", n - 1),
+        };
+        unjudged.push(format!("key {key:?}: {first}; it was not judged{more}"));
+    }
+}
+
 pub(crate) fn describe_op(op: &Op) -> String {
     match &op.node {
         Some(node) => format!("op {} (process {}, node {})", op.id, op.process, node),

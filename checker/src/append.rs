@@ -30,10 +30,11 @@
 
 use std::collections::BTreeMap;
 
+#[cfg(test)]
 use serde_json::Value;
 
-use crate::anomaly::{describe_op, show_list, AnomalyKind, AnomalyReport, Finding};
-use crate::elements::Elements;
+use crate::anomaly::{bump, describe_op, show_list, AnomalyKind, AnomalyReport, Finding};
+use crate::elements::{collect, Collected, Elements, Read};
 use crate::op::{History, Op, Outcome};
 
 mod orders;
@@ -62,13 +63,6 @@ pub fn check_list_append(history: &History) -> AnomalyReport {
     AnomalyReport::build("list-append", found, unjudged, stats)
 }
 
-/// An `ok` read: its op, completion position and elements.
-struct Read<'a> {
-    op: &'a Op,
-    ret: u64,
-    items: Vec<u32>,
-}
-
 /// What the appends of one element say about it.
 #[derive(Clone, Copy)]
 enum Appended<'a> {
@@ -91,10 +85,6 @@ struct KeyCheck<'a> {
     appended: Vec<Appended<'a>>,
 }
 
-fn bump(stats: &mut BTreeMap<String, u64>, name: &str, by: u64) {
-    *stats.entry(name.to_string()).or_default() += by;
-}
-
 impl<'a> KeyCheck<'a> {
     /// Sorts the key's ops into reads and appends; ops it cannot judge are
     /// named in `unjudged`.
@@ -104,61 +94,14 @@ impl<'a> KeyCheck<'a> {
         stats: &mut BTreeMap<String, u64>,
         unjudged: &mut Vec<String>,
     ) -> Self {
-        let mut elements = Elements::default();
-        let mut appends: Vec<(u32, &Op)> = Vec::new();
-        let mut reads = Vec::new();
-        let mut strange: Vec<String> = Vec::new();
-        for &op in ops {
-            match op.f.as_str() {
-                "append" => {
-                    appends.push((elements.intern(&op.input), op));
-                    let stat = match op.outcome {
-                        Outcome::Ok(_) if op.ret.is_some() => "appends_ok",
-                        Outcome::Fail { .. } => "appends_failed",
-                        _ => "appends_unknown",
-                    };
-                    bump(stats, stat, 1);
-                }
-                "read" => match &op.outcome {
-                    Outcome::Ok(value) => {
-                        let items: &[Value] = match value {
-                            Value::Array(items) => items,
-                            Value::Null => &[],
-                            other => {
-                                strange.push(format!(
-                                    "read {} returned {other}, not a list",
-                                    describe_op(op)
-                                ));
-                                continue;
-                            }
-                        };
-                        let items: Vec<u32> = items.iter().map(|v| elements.intern(v)).collect();
-                        bump(stats, "reads_ok", 1);
-                        bump(stats, "elements_read", items.len() as u64);
-                        let longest = stats.entry("longest_read".to_string()).or_default();
-                        *longest = (*longest).max(items.len() as u64);
-                        reads.push(Read {
-                            op,
-                            // An ok op always has its completion position;
-                            // without one it could end at any later instant.
-                            ret: op.ret.unwrap_or(u64::MAX),
-                            items,
-                        });
-                    }
-                    _ => bump(stats, "reads_not_ok", 1),
-                },
-                other => strange.push(format!(
-                    "{} has f = {other:?}; list-append knows append and read",
-                    describe_op(op)
-                )),
-            }
-        }
-        if let Some(first) = strange.first() {
-            let more = match strange.len() {
-                1 => String::new(),
-                n => format!(" (and {} more such ops)", n - 1),
-            };
-            unjudged.push(format!("key {key:?}: {first}; it was not judged{more}"));
+        let Collected {
+            elements,
+            writes: appends,
+            mut reads,
+        } = collect(key, ops, "append", "list-append", stats, unjudged);
+        let longest = reads.iter().map(|read| read.items.len()).max().unwrap_or(0);
+        if !reads.is_empty() {
+            bump(stats, "longest_read", longest as u64);
         }
         // "The earliest read" everywhere below means the earliest call.
         reads.sort_by_key(|read: &Read| (read.op.call, read.op.id));

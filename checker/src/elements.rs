@@ -1,8 +1,91 @@
 //! Dense ids for the elements of one key's appends, adds and reads, so the
 //! named checks index arrays instead of hashing JSON over and over.
 
+use std::collections::BTreeMap;
+
 use rustc_hash::FxHashMap;
 use serde_json::Value;
+
+use crate::anomaly::{bump, describe_op, note_unjudged};
+use crate::op::{Op, Outcome};
+
+/// An ok read of a whole collection (list or set), its elements as ids.
+pub(crate) struct Read<'a> {
+    pub op: &'a Op,
+    /// Its completion position; an ok op always has one (without one it
+    /// could end at any later instant: `u64::MAX`).
+    pub ret: u64,
+    pub items: Vec<u32>,
+}
+
+/// One key's ops of a growing collection, sorted into writes and reads.
+pub(crate) struct Collected<'a> {
+    pub elements: Elements,
+    /// Each write (`append`, `add`) with its element's id.
+    pub writes: Vec<(u32, &'a Op)>,
+    /// Ok reads, in the order of the ops given.
+    pub reads: Vec<Read<'a>>,
+}
+
+/// Sorts the ops of `key` into writes (`f == write_f`) and ok reads,
+/// counting them in `stats` (`<write_f>s_ok`, `_failed`, `_unknown`,
+/// `reads_ok`, `elements_read`, `reads_not_ok`); ops that fit neither are
+/// named in `unjudged`, as `check` does not know them.
+pub(crate) fn collect<'a>(
+    key: &str,
+    ops: &[&'a Op],
+    write_f: &str,
+    check: &str,
+    stats: &mut BTreeMap<String, u64>,
+    unjudged: &mut Vec<String>,
+) -> Collected<'a> {
+    let mut elements = Elements::default();
+    let mut writes = Vec::new();
+    let mut reads = Vec::new();
+    let mut strange: Vec<String> = Vec::new();
+    for &op in ops {
+        if op.f == write_f {
+            writes.push((elements.intern(&op.input), op));
+            let outcome = match op.outcome {
+                Outcome::Ok(_) if op.ret.is_some() => "ok",
+                Outcome::Fail { .. } => "failed",
+                _ => "unknown",
+            };
+            bump(stats, &format!("{write_f}s_{outcome}"), 1);
+        } else if op.f == "read" {
+            let Outcome::Ok(value) = &op.outcome else {
+                bump(stats, "reads_not_ok", 1);
+                continue;
+            };
+            let Some(items) = elements.intern_list(value) else {
+                strange.push(format!(
+                    "read {} returned {value}, not a list",
+                    describe_op(op)
+                ));
+                continue;
+            };
+            bump(stats, "reads_ok", 1);
+            bump(stats, "elements_read", items.len() as u64);
+            reads.push(Read {
+                op,
+                ret: op.ret.unwrap_or(u64::MAX),
+                items,
+            });
+        } else {
+            strange.push(format!(
+                "{} has f = {:?}; {check} knows {write_f} and read",
+                describe_op(op),
+                op.f
+            ));
+        }
+    }
+    note_unjudged(key, &strange, unjudged);
+    Collected {
+        elements,
+        writes,
+        reads,
+    }
+}
 
 /// An element as a hash key: integers without allocating, anything else by
 /// its canonical JSON text (objects have sorted keys, so equal JSON values
@@ -49,6 +132,16 @@ impl Elements {
     }
 
     /// The element behind `id`.
+    /// The ids of a list read's elements (`null` reads as the empty list),
+    /// or `None` when the read returned something else.
+    pub fn intern_list(&mut self, value: &Value) -> Option<Vec<u32>> {
+        match value {
+            Value::Array(items) => Some(items.iter().map(|item| self.intern(item)).collect()),
+            Value::Null => Some(Vec::new()),
+            _ => None,
+        }
+    }
+
     pub fn value(&self, id: u32) -> &Value {
         &self.values[id as usize]
     }

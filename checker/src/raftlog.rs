@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::anomaly::{show_time, AnomalyKind, AnomalyReport, Finding};
+use crate::anomaly::{bump, show_time, AnomalyKind, AnomalyReport, Finding};
 use crate::error::Result;
 use crate::lines::read_json_lines;
 
@@ -128,10 +128,6 @@ struct Highest<'a> {
     index: u64,
     node: &'a str,
     time: u64,
-}
-
-fn bump(stats: &mut BTreeMap<String, u64>, name: &str, by: u64) {
-    *stats.entry(name.to_string()).or_default() += by;
 }
 
 /// Checks log samples for committed entries that diverge, are overwritten

@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
 
-use crate::anomaly::{Anomaly, AnomalyKind, AnomalyReport, Finding};
+use crate::anomaly::{bump, Anomaly, AnomalyKind, AnomalyReport, Finding};
 use crate::error::Result;
 use crate::history::{Event, EventType, Process};
 use crate::lines::read_json_lines;
@@ -226,10 +226,6 @@ fn show_got(got: &Value) -> String {
 /// it left and its invoke time.
 type WritesAt<'a> = BTreeMap<u64, (&'a Value, u64)>;
 
-fn bump(stats: &mut BTreeMap<String, u64>, name: &str) {
-    *stats.entry(name.to_string()).or_default() += 1;
-}
-
 /// Checks reads at revisions: each returns what its acknowledged write
 /// left, and no two acknowledged writes of a key share a revision with
 /// different values. Reads with an `error` are counted, not judged; when no
@@ -248,7 +244,7 @@ pub fn check_revisions(reads: &[RevisionRead]) -> AnomalyReport {
     let mut at_revision: BTreeMap<(&str, u64), WritesAt> = BTreeMap::new();
 
     for read in reads {
-        bump(&mut stats, "reads");
+        bump(&mut stats, "reads", 1);
         keys.insert(&read.key);
         ops.insert(read.op);
         if let Some(node) = &read.node {
@@ -259,17 +255,17 @@ pub fn check_revisions(reads: &[RevisionRead]) -> AnomalyReport {
             .or_default()
             .insert(read.op, (&read.value, read.time));
         let Some(got) = read.judged() else {
-            bump(&mut stats, "unjudged");
+            bump(&mut stats, "unjudged", 1);
             let why = read.error.as_deref().unwrap_or("no value and no error");
             *unjudged_why.entry(why).or_default() += 1;
             match why {
-                ERROR_COMPACTED => bump(&mut stats, "compacted"),
-                ERROR_FUTURE_REVISION => bump(&mut stats, "future_revision"),
+                ERROR_COMPACTED => bump(&mut stats, "compacted", 1),
+                ERROR_FUTURE_REVISION => bump(&mut stats, "future_revision", 1),
                 _ => {}
             }
             continue;
         };
-        bump(&mut stats, "reads_ok");
+        bump(&mut stats, "reads_ok", 1);
         if got != &read.value {
             found.push(rollback(read, got));
         }

@@ -21,10 +21,8 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
-use crate::anomaly::{describe_op, show_list, AnomalyKind, AnomalyReport, Finding};
-use crate::elements::Elements;
+use crate::anomaly::{bump, describe_op, show_list, AnomalyKind, AnomalyReport, Finding};
+use crate::elements::{collect, Collected};
 use crate::op::{History, Op, Outcome};
 
 /// Checks a set history (`add` element / `read` sorted elements) for lost
@@ -71,17 +69,6 @@ struct Added<'a> {
     failed: Option<&'a Op>,
 }
 
-/// An `ok` read.
-struct Read<'a> {
-    op: &'a Op,
-    ret: u64,
-    items: Vec<u32>,
-}
-
-fn bump(stats: &mut BTreeMap<String, u64>, name: &str, by: u64) {
-    *stats.entry(name.to_string()).or_default() += by;
-}
-
 fn check_key(
     key: &str,
     ops: &[&Op],
@@ -89,59 +76,11 @@ fn check_key(
     unjudged: &mut Vec<String>,
     stats: &mut BTreeMap<String, u64>,
 ) {
-    let mut elements = Elements::default();
-    let mut adds: Vec<(u32, &Op)> = Vec::new();
-    let mut reads: Vec<Read> = Vec::new();
-    let mut strange: Vec<String> = Vec::new();
-    for &op in ops {
-        match op.f.as_str() {
-            "add" => {
-                adds.push((elements.intern(&op.input), op));
-                let stat = match op.outcome {
-                    Outcome::Ok(_) if op.ret.is_some() => "adds_ok",
-                    Outcome::Fail { .. } => "adds_failed",
-                    _ => "adds_unknown",
-                };
-                bump(stats, stat, 1);
-            }
-            "read" => match &op.outcome {
-                Outcome::Ok(value) => {
-                    let items: &[Value] = match value {
-                        Value::Array(items) => items,
-                        Value::Null => &[],
-                        other => {
-                            strange.push(format!(
-                                "read {} returned {other}, not a list of elements",
-                                describe_op(op)
-                            ));
-                            continue;
-                        }
-                    };
-                    let items: Vec<u32> = items.iter().map(|v| elements.intern(v)).collect();
-                    bump(stats, "reads_ok", 1);
-                    bump(stats, "elements_read", items.len() as u64);
-                    reads.push(Read {
-                        op,
-                        // An ok op always has its completion position.
-                        ret: op.ret.unwrap_or(u64::MAX),
-                        items,
-                    });
-                }
-                _ => bump(stats, "reads_not_ok", 1),
-            },
-            other => strange.push(format!(
-                "{} has f = {other:?}; the set check knows add and read",
-                describe_op(op)
-            )),
-        }
-    }
-    if let Some(first) = strange.first() {
-        let more = match strange.len() {
-            1 => String::new(),
-            n => format!(" (and {} more such ops)", n - 1),
-        };
-        unjudged.push(format!("key {key:?}: {first}; it was not judged{more}"));
-    }
+    let Collected {
+        elements,
+        writes: adds,
+        mut reads,
+    } = collect(key, ops, "add", "the set check", stats, unjudged);
     // "The earliest read" everywhere below means the earliest call.
     reads.sort_by_key(|read| (read.op.call, read.op.id));
 

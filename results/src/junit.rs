@@ -82,17 +82,7 @@ impl JunitCase {
         let test: Option<Value> = std::fs::read_to_string(run_dir.join("test.json"))
             .ok()
             .and_then(|text| serde_json::from_str(&text).ok());
-        let suite = test
-            .as_ref()
-            .and_then(|t| t.get("test"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .or_else(|| {
-                run_dir
-                    .parent()
-                    .and_then(Path::file_name)
-                    .map(|n| n.to_string_lossy().into_owned())
-            })
+        let suite = crate::store::run_test_name(run_dir, test.as_ref())
             .unwrap_or_else(|| "faultline".to_string());
         let seed = test
             .as_ref()

@@ -44,6 +44,24 @@ pub fn sanitize_test_name(name: &str) -> String {
     out
 }
 
+/// A run's test name: `test` in its `test.json`, else the name of the
+/// directory above it (`store/<test>/<timestamp>/`).
+pub(crate) fn run_test_name(
+    run_dir: &Path,
+    test_json: Option<&serde_json::Value>,
+) -> Option<String> {
+    test_json
+        .and_then(|test| test.get("test"))
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            run_dir
+                .parent()
+                .and_then(Path::file_name)
+                .map(|name| name.to_string_lossy().into_owned())
+        })
+}
+
 /// `2026-11-22T01:02:03.123Z` as `20261122T010203.123Z`: sortable, and free
 /// of `:` so the directory name is easy to type and to copy to any file system.
 fn compact_timestamp(now: SystemTime) -> String {

@@ -115,3 +115,24 @@ pub trait Client: Send + Sync + 'static {
         DEFAULT_OP_TIMEOUT
     }
 }
+
+/// A request that never got an answer: definite only if the connection was
+/// never made (nothing was sent).
+pub(crate) fn send_error(error: &reqwest::Error) -> Completion {
+    if error.is_connect() {
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                    return Completion::fail("connection-refused");
+                }
+            }
+            source = cause.source();
+        }
+        Completion::fail("connect-failed")
+    } else if error.is_timeout() {
+        Completion::info("timeout")
+    } else {
+        Completion::info("connection-closed")
+    }
+}

@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::client::{Answer, Client, Completion, LogPage};
+use crate::client::{send_error, Answer, Client, Completion, LogPage};
 use crate::generator::OpRequest;
 use crate::join::join_all;
 use crate::workload::Workload;
@@ -685,27 +685,6 @@ fn error_name(message: &str, code: i64) -> String {
         format!("grpc-{code}")
     } else {
         name.to_string()
-    }
-}
-
-/// A request that never got an answer: definite only if the connection was
-/// never made (nothing was sent).
-fn send_error(error: &reqwest::Error) -> Completion {
-    if error.is_connect() {
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-                if io.kind() == std::io::ErrorKind::ConnectionRefused {
-                    return Completion::fail("connection-refused");
-                }
-            }
-            source = cause.source();
-        }
-        Completion::fail("connect-failed")
-    } else if error.is_timeout() {
-        Completion::info("timeout")
-    } else {
-        Completion::info("connection-closed")
     }
 }
 

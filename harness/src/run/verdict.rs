@@ -82,6 +82,22 @@ struct Judged {
     detection_ns: Option<u64>,
 }
 
+impl Judged {
+    /// A check that could not judge, with the reason as its summary.
+    fn unknown(name: &str, summary: String) -> Self {
+        Self {
+            result: CheckResult {
+                name: name.into(),
+                verdict: Verdict::Unknown,
+                summary,
+                details: serde_json::Value::Null,
+            },
+            explanations: Vec::new(),
+            detection_ns: None,
+        }
+    }
+}
+
 fn history_of(run: &RunDir) -> Result<Option<History>, String> {
     let path = run.history();
     let text = match std::fs::read_to_string(&path) {
@@ -170,16 +186,7 @@ fn linearizability(plan: &Plan, history: &History, source: &str) -> Judged {
                 detection_ns,
             }
         }
-        Err(err) => Judged {
-            result: CheckResult {
-                name: "linearizability".into(),
-                verdict: Verdict::Unknown,
-                summary: format!("could not check: {err}"),
-                details: serde_json::Value::Null,
-            },
-            explanations: Vec::new(),
-            detection_ns: None,
-        },
+        Err(err) => Judged::unknown("linearizability", format!("could not check: {err}")),
     }
 }
 
@@ -205,12 +212,7 @@ fn anomalies(report: AnomalyReport, history: Option<&History>) -> Judged {
             name: report.check.clone(),
             verdict: report.verdict,
             // The check's name is shown beside its summary everywhere.
-            summary: {
-                let summary = report.summary();
-                summary
-                    .strip_prefix(&format!("{}: ", report.check))
-                    .map_or(summary.clone(), str::to_owned)
-            },
+            summary: report.findings(),
             details: serde_json::to_value(&report).unwrap_or_default(),
         },
         explanations,
@@ -218,44 +220,22 @@ fn anomalies(report: AnomalyReport, history: Option<&History>) -> Judged {
     }
 }
 
-fn raftlog(run: &RunDir) -> Option<Judged> {
-    let path = run.raftlog();
-    let text = std::fs::read_to_string(&path).ok()?;
-    Some(
-        match checker::raftlog::read_samples(&text, &path.display().to_string()) {
-            Ok((samples, _warnings)) => anomalies(checker::raftlog::check_raftlog(&samples), None),
-            Err(err) => Judged {
-                result: CheckResult {
-                    name: "raftlog".into(),
-                    verdict: Verdict::Unknown,
-                    summary: format!("could not read the samples: {err}"),
-                    details: serde_json::Value::Null,
-                },
-                explanations: Vec::new(),
-                detection_ns: None,
-            },
-        },
-    )
-}
+/// A JSON Lines reader of the checker: the lines read, and warnings.
+type LinesReader<T> = fn(&str, &str) -> checker::Result<(Vec<T>, Vec<String>)>;
 
-fn revisions(run: &RunDir) -> Option<Judged> {
-    let path = run.revisions();
-    let text = std::fs::read_to_string(&path).ok()?;
-    Some(
-        match checker::revision::read_revision_reads(&text, &path.display().to_string()) {
-            Ok((reads, _warnings)) => anomalies(checker::revision::check_revisions(&reads), None),
-            Err(err) => Judged {
-                result: CheckResult {
-                    name: "revisions".into(),
-                    verdict: Verdict::Unknown,
-                    summary: format!("could not read the revision reads: {err}"),
-                    details: serde_json::Value::Null,
-                },
-                explanations: Vec::new(),
-                detection_ns: None,
-            },
-        },
-    )
+/// A check on a file the run wrote beside the history (`raftlog.jsonl`,
+/// `revisions.jsonl`): `None` when the run wrote no such file.
+fn file_check<T>(
+    path: &std::path::Path,
+    name: &str,
+    read: LinesReader<T>,
+    check: fn(&[T]) -> AnomalyReport,
+) -> Option<Judged> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(match read(&text, &path.display().to_string()) {
+        Ok((items, _warnings)) => anomalies(check(&items), None),
+        Err(err) => Judged::unknown(name, format!("could not read {}: {err}", path.display())),
+    })
 }
 
 /// Runs the checks, writes `results.json`, prints the summary, returns the
@@ -284,11 +264,21 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, outcome: Outcome) 
         // Only the raftkv protocol lists committed log entries (etcd has
         // no such call; its rollback check from the client side is to come).
         if plan.target.protocol == crate::target::Protocol::Raftkv {
-            if let Some(raftlog) = raftlog(run) {
+            if let Some(raftlog) = file_check(
+                &run.raftlog(),
+                "raftlog",
+                checker::raftlog::read_samples,
+                checker::raftlog::check_raftlog,
+            ) {
                 judged.push(raftlog);
             }
         }
-        if let Some(revisions) = revisions(run) {
+        if let Some(revisions) = file_check(
+            &run.revisions(),
+            "revisions",
+            checker::revision::read_revision_reads,
+            checker::revision::check_revisions,
+        ) {
             judged.push(revisions);
         }
     }
@@ -435,11 +425,7 @@ fn print_summary(
         );
     }
     for j in judged {
-        let summary = &j.result.summary;
-        let summary = summary
-            .strip_prefix(&format!("{}: ", j.result.name))
-            .unwrap_or(summary);
-        println!("  {}: {summary}", j.result.name);
+        println!("  {}: {}", j.result.name, j.result.summary);
         for explanation in &j.explanations {
             println!("    {explanation}");
         }

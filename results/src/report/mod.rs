@@ -304,18 +304,8 @@ pub fn render_run(run_dir: &Path) -> Result<String> {
         Some(text) => commit_samples(&text, &mut warnings),
         None => Vec::new(),
     };
-    let title = test
-        .as_ref()
-        .and_then(|t| t.get("test"))
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            // store/<test>/<timestamp>/: the parent's name is the test's.
-            run_dir
-                .parent()
-                .and_then(Path::file_name)
-                .map_or_else(|| "run".to_string(), |n| n.to_string_lossy().into_owned())
-        });
+    let title =
+        crate::store::run_test_name(run_dir, test.as_ref()).unwrap_or_else(|| "run".to_string());
     let checks: Vec<CheckResult> = results
         .as_ref()
         .map(|r| r.checks.clone())
