@@ -17,6 +17,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a whole test: start a cluster, run clients under faults, check the history.
     Run(Box<RunArgs>),
+    /// Run a matrix of tests from a suite file, each against its expected outcome.
+    Suite(SuiteArgs),
     /// Check recorded histories for linearizability.
     Check(CheckArgs),
     /// Write a synthetic history (a simulated object; linearizable unless --anomaly).
@@ -70,6 +72,39 @@ pub struct CheckArgs {
     /// Also write a self-contained HTML report of the check (one file only).
     #[arg(long, value_name = "OUT.html")]
     pub report: Option<PathBuf>,
+}
+
+/// Options of `faultline suite`.
+#[derive(Debug, Args)]
+pub struct SuiteArgs {
+    /// The suite file (TOML; docs/suites.md), e.g. suites/quick.toml.
+    pub file: PathBuf,
+    /// The run store; the suite's summary goes to `<store>/suite-<timestamp>/`.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+    /// Also write JUnit XML here: one test case per run, failed when the
+    /// run did not get its expected outcome.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Start no new run after this long (the run under way finishes); a
+    /// repeating suite (torture) runs until then, or until Ctrl-C.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Run every entry with seeds 1..=N instead of the file's seeds.
+    #[arg(long)]
+    pub seeds: Option<u64>,
+    /// Only the entries whose name or test name contains this text.
+    #[arg(long)]
+    pub only: Option<String>,
+    /// List the runs the suite would make, and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep the nodes' data directories after each run.
+    #[arg(long)]
+    pub keep_data: bool,
+    /// No progress bars (for CI logs).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Options of `faultline report`.
@@ -145,7 +180,9 @@ pub struct RunArgs {
     pub workload: String,
     /// Faults, comma separated, each optionally with a shape or target:
     /// partition[:one|halves|ring|bridge|leader|oneway], pause[:one|minority|
-    /// majority|leader|all], kill[:...]; `none` for no faults.
+    /// majority|leader|all], kill[:...], stall[:...] (pause and cut off;
+    /// wakes up still cut off), crash[:...] (kill and restart at once);
+    /// `none` for no faults.
     #[arg(long, default_value = "partition,pause,kill")]
     pub nemesis: String,
     /// Time between a fault and its heal, and between a heal and the next fault.

@@ -7,6 +7,7 @@ mod gen_cmd;
 mod report_cmd;
 mod run;
 mod serve_cmd;
+mod suite;
 mod target;
 
 use std::process::ExitCode;
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         cli::Command::Run(args) => run::run(*args),
+        cli::Command::Suite(args) => suite::run(args),
         cli::Command::Check(args) => check_cmd::run(args),
         cli::Command::Gen(args) => gen_cmd::run(args),
         cli::Command::Report(args) => report_cmd::run(args),

@@ -18,11 +18,17 @@ pub enum FaultSpec {
     Pause(Option<Target>),
     /// `kill` or `kill:TARGET`.
     Kill(Option<Target>),
+    /// `stall` or `stall:TARGET`: pause the target and cut it off from the
+    /// rest, so that it wakes up still isolated (see `Fault::Stall`).
+    Stall(Option<Target>),
+    /// `crash` or `crash:TARGET`: SIGKILL the target and start it again at
+    /// once, as a process supervisor would (see `Fault::Crash`).
+    Crash(Option<Target>),
 }
 
 impl FaultSpec {
     /// The fault words `--nemesis` accepts.
-    pub const WORDS: [&'static str; 4] = ["none", "partition", "pause", "kill"];
+    pub const WORDS: [&'static str; 6] = ["none", "partition", "pause", "kill", "stall", "crash"];
 }
 
 impl fmt::Display for FaultSpec {
@@ -34,6 +40,10 @@ impl fmt::Display for FaultSpec {
             FaultSpec::Pause(Some(target)) => write!(f, "pause:{target}"),
             FaultSpec::Kill(None) => f.write_str("kill"),
             FaultSpec::Kill(Some(target)) => write!(f, "kill:{target}"),
+            FaultSpec::Stall(None) => f.write_str("stall"),
+            FaultSpec::Stall(Some(target)) => write!(f, "stall:{target}"),
+            FaultSpec::Crash(None) => f.write_str("crash"),
+            FaultSpec::Crash(Some(target)) => write!(f, "crash:{target}"),
         }
     }
 }
@@ -139,6 +149,20 @@ impl FromStr for FaultMix {
                     &Target::ALL,
                     Target::as_str,
                 )?),
+                "stall" => FaultSpec::Stall(parse_option(
+                    list,
+                    fault,
+                    option,
+                    &Target::ALL,
+                    Target::as_str,
+                )?),
+                "crash" => FaultSpec::Crash(parse_option(
+                    list,
+                    fault,
+                    option,
+                    &Target::ALL,
+                    Target::as_str,
+                )?),
                 _ => {
                     return Err(Error::UnknownFault {
                         list: list.to_owned(),
@@ -208,6 +232,60 @@ mod tests {
         let error = "kill:ring"
             .parse::<FaultMix>()
             .expect_err("ring is a shape, not a target")
+            .to_string();
+        assert!(
+            error.contains("one, minority, majority, leader, all"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn stall_takes_the_targets_of_pause() {
+        let mix: FaultMix = "stall:leader,stall,pause:one"
+            .parse()
+            .expect("a valid list");
+        assert_eq!(
+            mix.0,
+            vec![
+                FaultSpec::Stall(Some(Target::Leader)),
+                FaultSpec::Stall(None),
+                FaultSpec::Pause(Some(Target::One)),
+            ]
+        );
+        assert_eq!(mix.to_string(), "stall:leader,stall,pause:one");
+        let error = "stall:halves"
+            .parse::<FaultMix>()
+            .expect_err("halves is a shape, not a target")
+            .to_string();
+        assert!(error.contains("\"halves\""), "{error}");
+        assert!(
+            error.contains("one, minority, majority, leader, all"),
+            "{error}"
+        );
+        let error = "stal"
+            .parse::<FaultMix>()
+            .expect_err("stal is a typo")
+            .to_string();
+        assert!(
+            error.contains("none, partition, pause, kill, stall, crash"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn crash_takes_the_targets_of_kill() {
+        let mix: FaultMix = "crash:majority,crash".parse().expect("a valid list");
+        assert_eq!(
+            mix.0,
+            vec![
+                FaultSpec::Crash(Some(Target::Majority)),
+                FaultSpec::Crash(None)
+            ]
+        );
+        assert_eq!(mix.to_string(), "crash:majority,crash");
+        let error = "crash:ring"
+            .parse::<FaultMix>()
+            .expect_err("ring is a shape")
             .to_string();
         assert!(
             error.contains("one, minority, majority, leader, all"),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::time::sleep;
 
-use crate::{Fault, Link, Network, NodeId, Schedule, Shape, Supervisor, Target};
+use crate::{Fault, Link, Network, NodeId, Partition, Schedule, Shape, Supervisor, Target};
 
 /// How long `Nemesis::run` waits for the caller to name the leader.
 pub const LEADER_TIMEOUT: Duration = Duration::from_secs(1);
@@ -55,7 +55,8 @@ pub struct NemesisEvent {
     /// The partition shape, for `partition`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shape: Option<Shape>,
-    /// How the nodes were chosen, for `pause` and `kill`.
+    /// How the nodes were chosen, for `pause` and `kill` (also of a stall
+    /// or a crash).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Target>,
     /// The nodes acted on (paused, resumed, killed, restarted, or touched by cut links).
@@ -103,7 +104,8 @@ impl NemesisEvent {
 ///
 /// It remembers every fault it applied and not yet undid, so `heal_all`
 /// can undo them all (heal links, resume paused, restart killed) without
-/// help from clients, which may hang.
+/// help from clients, which may hang. A stall is undone in two stages by
+/// `step` (resume, then heal) and at once by `heal_all`.
 #[derive(Debug)]
 pub struct Nemesis {
     supervisor: Arc<Supervisor>,
@@ -111,6 +113,9 @@ pub struct Nemesis {
     schedule: Schedule,
     epoch: Instant,
     paused: Vec<NodeId>,
+    /// Nodes a stall stopped and nobody resumed yet; their cut, if any, is
+    /// in `partitioned`.
+    stalled: Vec<NodeId>,
     killed: Vec<NodeId>,
     partitioned: bool,
 }
@@ -131,6 +136,7 @@ impl Nemesis {
             schedule,
             epoch,
             paused: Vec::new(),
+            stalled: Vec::new(),
             killed: Vec::new(),
             partitioned: false,
         }
@@ -152,115 +158,205 @@ impl Nemesis {
         &self.network
     }
 
-    /// Whether some fault is in effect.
+    /// Whether some fault is in effect (for a stall: until both of its
+    /// stages, resume and heal, are undone).
     #[must_use]
     pub fn is_faulty(&self) -> bool {
-        self.partitioned || !self.paused.is_empty() || !self.killed.is_empty()
+        self.partitioned
+            || !self.paused.is_empty()
+            || !self.stalled.is_empty()
+            || !self.killed.is_empty()
     }
 
-    /// Applies one fault and describes it.
-    pub async fn apply(&mut self, fault: &Fault, leader: Option<NodeId>) -> NemesisEvent {
-        let start = self.now_ns();
-        let mut event = match fault {
-            Fault::Partition(partition) => {
-                let mut event = NemesisEvent::new(Action::Partition, start);
-                event.closed = Some(self.network.partition(partition));
-                self.partitioned = !partition.cuts.is_empty();
-                event.shape = Some(partition.shape);
-                event.nodes = partition.nodes();
-                event.groups = partition.groups.clone();
-                event.links = partition.cuts.clone();
-                event
-            }
+    /// Applies one fault and describes it: one event, or for a stall two,
+    /// its `pause` and then its `partition` (only the `pause` when it stops
+    /// every node, as there is nobody to cut it from).
+    pub async fn apply(&mut self, fault: &Fault, leader: Option<NodeId>) -> Vec<NemesisEvent> {
+        let mut events = match fault {
+            Fault::Partition(partition) => vec![self.cut(partition)],
             Fault::Pause { target, nodes } => {
-                let mut event = NemesisEvent::new(Action::Pause, start);
-                event.target = Some(*target);
-                for &node in nodes {
-                    match self.supervisor.pause(node) {
-                        Ok(()) => {
-                            self.paused.push(node);
-                            event.nodes.push(node);
-                        }
-                        Err(error) => event.errors.push(error.to_string()),
-                    }
-                }
-                event
+                let (event, stopped) = self.pause(*target, nodes);
+                self.paused.extend(stopped);
+                vec![event]
             }
             Fault::Kill { target, nodes } => {
-                let mut event = NemesisEvent::new(Action::Kill, start);
-                event.target = Some(*target);
-                for &node in nodes {
-                    match self.supervisor.kill(node).await {
-                        Ok(_) => {
-                            self.killed.push(node);
-                            event.nodes.push(node);
-                        }
-                        Err(error) => event.errors.push(error.to_string()),
-                    }
+                let (event, killed) = self.kill(*target, nodes).await;
+                self.killed.extend(killed);
+                vec![event]
+            }
+            Fault::Crash { target, nodes } => {
+                // Kill every target first, then restart them: a majority
+                // crashed together comes back together.
+                let (event, killed) = self.kill(*target, nodes).await;
+                let mut events = vec![event];
+                events.extend(self.restart(killed).await);
+                events
+            }
+            Fault::Stall {
+                target,
+                nodes,
+                partition,
+            } => {
+                // Stop first, cut second: the cut closes the stalled nodes'
+                // connections while they sleep, so they wake up to find
+                // them gone rather than notice the cut while still running.
+                let (event, stopped) = self.pause(*target, nodes);
+                self.stalled.extend(stopped);
+                let mut events = vec![event];
+                if let Some(partition) = partition {
+                    events.push(self.cut(partition));
                 }
-                event
+                events
             }
         };
-        event.leader = leader;
-        event.end_ns = self.now_ns();
-        event
-    }
-
-    /// Undoes every fault in effect: heals every link, resumes every node
-    /// it paused, restarts every node it killed (each gated on readiness).
-    /// Returns one event per kind of undo that had work to do.
-    pub async fn heal_all(&mut self) -> Vec<NemesisEvent> {
-        let mut events = Vec::new();
-        let cut = self.network.cut_links();
-        if self.partitioned || !cut.is_empty() {
-            let mut event = NemesisEvent::new(Action::Heal, self.now_ns());
-            self.network.heal();
-            self.partitioned = false;
-            event.links = cut.into_iter().collect();
-            let mut nodes: Vec<NodeId> = event
-                .links
-                .iter()
-                .flat_map(|link| [link.from, link.to])
-                .collect();
-            nodes.sort_unstable();
-            nodes.dedup();
-            event.nodes = nodes;
-            event.end_ns = self.now_ns();
-            events.push(event);
-        }
-        if !self.paused.is_empty() {
-            let mut event = NemesisEvent::new(Action::Resume, self.now_ns());
-            for node in std::mem::take(&mut self.paused) {
-                match self.supervisor.resume(node) {
-                    Ok(()) => event.nodes.push(node),
-                    Err(error) => event.errors.push(error.to_string()),
-                }
-            }
-            event.end_ns = self.now_ns();
-            events.push(event);
-        }
-        if !self.killed.is_empty() {
-            let mut event = NemesisEvent::new(Action::Restart, self.now_ns());
-            for node in std::mem::take(&mut self.killed) {
-                match self.supervisor.restart(node).await {
-                    Ok(()) => event.nodes.push(node),
-                    Err(error) => event.errors.push(error.to_string()),
-                }
-            }
-            event.end_ns = self.now_ns();
-            events.push(event);
+        for event in &mut events {
+            event.leader = leader;
         }
         events
     }
 
+    /// Cuts exactly the links of `partition` (healing any other).
+    fn cut(&mut self, partition: &Partition) -> NemesisEvent {
+        let mut event = NemesisEvent::new(Action::Partition, self.now_ns());
+        event.closed = Some(self.network.partition(partition));
+        self.partitioned = !partition.cuts.is_empty();
+        event.shape = Some(partition.shape);
+        event.nodes = partition.nodes();
+        event.groups = partition.groups.clone();
+        event.links = partition.cuts.clone();
+        event.end_ns = self.now_ns();
+        event
+    }
+
+    /// SIGKILLs `nodes`; returns the event and the nodes actually killed.
+    async fn kill(&self, target: Target, nodes: &[NodeId]) -> (NemesisEvent, Vec<NodeId>) {
+        let mut event = NemesisEvent::new(Action::Kill, self.now_ns());
+        event.target = Some(target);
+        for &node in nodes {
+            match self.supervisor.kill(node).await {
+                Ok(_) => event.nodes.push(node),
+                Err(error) => event.errors.push(error.to_string()),
+            }
+        }
+        event.end_ns = self.now_ns();
+        let killed = event.nodes.clone();
+        (event, killed)
+    }
+
+    /// SIGSTOPs `nodes`; returns the event and the nodes actually stopped.
+    fn pause(&self, target: Target, nodes: &[NodeId]) -> (NemesisEvent, Vec<NodeId>) {
+        let mut event = NemesisEvent::new(Action::Pause, self.now_ns());
+        event.target = Some(target);
+        for &node in nodes {
+            match self.supervisor.pause(node) {
+                Ok(()) => event.nodes.push(node),
+                Err(error) => event.errors.push(error.to_string()),
+            }
+        }
+        event.end_ns = self.now_ns();
+        let stopped = event.nodes.clone();
+        (event, stopped)
+    }
+
+    /// SIGCONTs `nodes`; `None` when there are none.
+    fn resume(&self, nodes: Vec<NodeId>) -> Option<NemesisEvent> {
+        if nodes.is_empty() {
+            return None;
+        }
+        let mut event = NemesisEvent::new(Action::Resume, self.now_ns());
+        for node in nodes {
+            match self.supervisor.resume(node) {
+                Ok(()) => event.nodes.push(node),
+                Err(error) => event.errors.push(error.to_string()),
+            }
+        }
+        event.end_ns = self.now_ns();
+        Some(event)
+    }
+
+    /// Heals every cut link; `None` when none is cut.
+    fn heal(&mut self) -> Option<NemesisEvent> {
+        let cut = self.network.cut_links();
+        if !self.partitioned && cut.is_empty() {
+            return None;
+        }
+        let mut event = NemesisEvent::new(Action::Heal, self.now_ns());
+        self.network.heal();
+        self.partitioned = false;
+        event.links = cut.into_iter().collect();
+        let mut nodes: Vec<NodeId> = event
+            .links
+            .iter()
+            .flat_map(|link| [link.from, link.to])
+            .collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        event.nodes = nodes;
+        event.end_ns = self.now_ns();
+        Some(event)
+    }
+
+    /// Undoes every fault in effect: heals every link, resumes every node
+    /// it paused, restarts every node it killed (each gated on readiness).
+    /// With a stall in effect its nodes are resumed before the links heal.
+    /// Returns one event per kind of undo that had work to do.
+    pub async fn heal_all(&mut self) -> Vec<NemesisEvent> {
+        let mut events = Vec::new();
+        // A stall is undone in its own order even here (the end of a run,
+        // Ctrl-C): its nodes wake up before they can hear anyone, as after
+        // the first stage of `step`, not to the queued messages of a plain
+        // pause.
+        let stalling = !self.stalled.is_empty();
+        let mut asleep = std::mem::take(&mut self.stalled);
+        asleep.append(&mut self.paused);
+        if stalling {
+            events.extend(self.resume(std::mem::take(&mut asleep)));
+        }
+        events.extend(self.heal());
+        events.extend(self.resume(asleep));
+        let killed = std::mem::take(&mut self.killed);
+        events.extend(self.restart(killed).await);
+        events
+    }
+
+    /// Restarts `nodes` one after another, each gated on readiness; `None`
+    /// when there are none.
+    async fn restart(&self, nodes: Vec<NodeId>) -> Option<NemesisEvent> {
+        if nodes.is_empty() {
+            return None;
+        }
+        let mut event = NemesisEvent::new(Action::Restart, self.now_ns());
+        for node in nodes {
+            match self.supervisor.restart(node).await {
+                Ok(()) => event.nodes.push(node),
+                Err(error) => event.errors.push(error.to_string()),
+            }
+        }
+        event.end_ns = self.now_ns();
+        Some(event)
+    }
+
     /// One step of the alternation: if a fault is in effect, undo it;
     /// otherwise apply the schedule's next fault. Empty for `none`.
+    ///
+    /// A stall takes two steps to undo: the first resumes its nodes and
+    /// leaves their links cut, the second heals them (with the rest of
+    /// `heal_all`); the next fault comes the step after.
     pub async fn step(&mut self, leader: Option<NodeId>) -> Vec<NemesisEvent> {
+        // The stalled nodes wake up still cut off, for a whole interval: a
+        // leader whose lease is counted in ticks that stood still while it
+        // was stopped serves reads from its own state until it hears of the
+        // new term, which a plain pause tells it within microseconds of
+        // SIGCONT (raftkv `--bug lease-read`, docs/nemesis.md).
+        if !self.stalled.is_empty() {
+            let stalled = std::mem::take(&mut self.stalled);
+            return self.resume(stalled).into_iter().collect();
+        }
         if self.is_faulty() {
             return self.heal_all().await;
         }
         match self.schedule.next_fault(leader) {
-            Some(fault) => vec![self.apply(&fault, leader).await],
+            Some(fault) => self.apply(&fault, leader).await,
             None => Vec::new(),
         }
     }

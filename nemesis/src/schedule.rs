@@ -25,11 +25,71 @@ pub enum Fault {
         /// The nodes, sorted.
         nodes: Vec<NodeId>,
     },
+    /// SIGSTOP these nodes and at once cut them off from every other node,
+    /// both ways: a process that stalls (GC, VM migration) and whose
+    /// network is gone when it wakes. Undone in two stages, one per
+    /// `Nemesis::step`: SIGCONT (the nodes wake up still isolated), then
+    /// heal. Build it with [`Fault::stall`].
+    Stall {
+        /// How they were chosen.
+        target: Target,
+        /// The nodes, sorted.
+        nodes: Vec<NodeId>,
+        /// The cut, groups `[nodes, rest]`; `None` when the nodes are the
+        /// whole cluster (nobody to cut them from: a plain pause).
+        partition: Option<Partition>,
+    },
+    /// SIGKILL these nodes and start them again at once, each gated on
+    /// readiness, as a process supervisor (systemd's `Restart=always`)
+    /// would: nothing is left to undo. What a node failed to write to
+    /// stable storage is gone, and it rejoins before the others have noticed
+    /// it was away.
+    Crash {
+        /// How they were chosen.
+        target: Target,
+        /// The nodes, sorted.
+        nodes: Vec<NodeId>,
+    },
+}
+
+impl Fault {
+    /// A stall of `nodes` (chosen by `target`) in a cluster of `count`
+    /// nodes, with its cut planned: groups `[nodes, rest]`, both ways.
+    ///
+    /// The cut's shape says what the cut looks like, the way the same cut
+    /// planned as a partition would: `leader` for `stall:leader` (as
+    /// `partition:leader`, which also falls back to a random node when no
+    /// leader is known), `one` when a single node is cut off, and `halves`
+    /// (two sides, no overlap, both ways) for several; the stalled side is
+    /// always the first group, whether it is the minority or the majority.
+    #[must_use]
+    pub fn stall(target: Target, mut nodes: Vec<NodeId>, count: usize) -> Self {
+        nodes.sort_unstable();
+        nodes.dedup();
+        let rest: Vec<NodeId> = NodeId::all(count)
+            .filter(|node| !nodes.contains(node))
+            .collect();
+        let partition = (!rest.is_empty() && !nodes.is_empty()).then(|| {
+            let shape = match (target, nodes.len()) {
+                (Target::Leader, 1) => Shape::Leader,
+                (_, 1) => Shape::One,
+                _ => Shape::Halves,
+            };
+            Partition::from_groups(shape, count, vec![nodes.clone(), rest])
+        });
+        Fault::Stall {
+            target,
+            nodes,
+            partition,
+        }
+    }
 }
 
 const PARTITION: usize = 0;
 const PAUSE: usize = 1;
 const KILL: usize = 2;
+const STALL: usize = 3;
+const CRASH: usize = 4;
 
 /// A seeded generator of faults from a mix: the same seed, mix, cluster
 /// size and leader answers give the same faults.
@@ -44,9 +104,9 @@ pub struct Schedule {
     count: usize,
     rng: Rng,
     round: Vec<FaultSpec>,
-    /// Per kind (partition, pause, kill): whether its next bare fault goes
-    /// for the leader.
-    leader_turn: [bool; 3],
+    /// Per kind (partition, pause, kill, stall, crash): whether its next bare
+    /// fault goes for the leader.
+    leader_turn: [bool; 5],
 }
 
 impl Schedule {
@@ -58,7 +118,7 @@ impl Schedule {
             count,
             rng: Rng::new(seed),
             round: Vec::new(),
-            leader_turn: [true; 3],
+            leader_turn: [true; 5],
         }
     }
 
@@ -133,6 +193,20 @@ impl Schedule {
             FaultSpec::Kill(target) => {
                 let target = target.unwrap_or_else(|| self.bare_target(KILL, leader));
                 Fault::Kill {
+                    target,
+                    nodes: target.pick(self.count, leader, &mut self.rng),
+                }
+            }
+            // Its own alternation slot, so adding `stall` to a mix leaves
+            // the leader turns of the other kinds as they were.
+            FaultSpec::Stall(target) => {
+                let target = target.unwrap_or_else(|| self.bare_target(STALL, leader));
+                let nodes = target.pick(self.count, leader, &mut self.rng);
+                Fault::stall(target, nodes, self.count)
+            }
+            FaultSpec::Crash(target) => {
+                let target = target.unwrap_or_else(|| self.bare_target(CRASH, leader));
+                Fault::Crash {
                     target,
                     nodes: target.pick(self.count, leader, &mut self.rng),
                 }
@@ -225,6 +299,8 @@ mod tests {
                         Some(Fault::Partition(_)) => "partition",
                         Some(Fault::Kill { .. }) => "kill",
                         Some(Fault::Pause { .. }) => "pause",
+                        Some(Fault::Stall { .. }) => "stall",
+                        Some(Fault::Crash { .. }) => "crash",
                         None => "none",
                     })
                     .collect();
@@ -232,6 +308,96 @@ mod tests {
                 assert_eq!(kinds, ["kill", "partition", "pause"], "seed {seed}");
             }
         }
+    }
+
+    #[test]
+    fn the_first_bare_stall_goes_for_a_known_leader() {
+        let mix: FaultMix = "stall,pause".parse().expect("valid mix");
+        for seed in 0..20 {
+            let mut schedule = Schedule::new(mix.clone(), 3, seed);
+            let leader = NodeId(2);
+            let mut first_stall = None;
+            for _ in 0..2 {
+                if let Some(Fault::Stall {
+                    target,
+                    nodes,
+                    partition,
+                }) = schedule.next_fault(Some(leader))
+                {
+                    first_stall.get_or_insert((target, nodes, partition));
+                }
+            }
+            let (target, nodes, partition) = first_stall.expect("one stall per round");
+            assert_eq!(target, Target::Leader, "seed {seed}");
+            assert_eq!(nodes, vec![leader], "seed {seed}");
+            let partition = partition.expect("the leader is cut off from the others");
+            assert_eq!(partition.shape, Shape::Leader);
+            assert_eq!(
+                partition.groups,
+                vec![vec![leader], vec![NodeId(0), NodeId(1)]]
+            );
+            assert_eq!(partition.cuts.len(), 4, "both ways, to each of the two");
+        }
+    }
+
+    #[test]
+    fn a_stall_cuts_the_stalled_side_from_the_rest_both_ways() {
+        let stall = Fault::stall(Target::Majority, vec![NodeId(4), NodeId(0), NodeId(2)], 5);
+        let Fault::Stall {
+            nodes, partition, ..
+        } = stall
+        else {
+            panic!("Fault::stall builds a stall: {stall:?}");
+        };
+        assert_eq!(nodes, vec![NodeId(0), NodeId(2), NodeId(4)]);
+        let partition = partition.expect("two nodes are left to cut from");
+        assert_eq!(partition.shape, Shape::Halves);
+        assert_eq!(partition.groups[0], nodes, "the stalled side comes first");
+        assert_eq!(partition.cuts.len(), 2 * 3 * 2);
+        for link in &partition.cuts {
+            assert_ne!(nodes.contains(&link.from), nodes.contains(&link.to));
+        }
+
+        let one = Fault::stall(Target::Minority, vec![NodeId(1)], 3);
+        assert!(
+            matches!(&one, Fault::Stall { partition: Some(p), .. } if p.shape == Shape::One),
+            "{one:?}"
+        );
+    }
+
+    #[test]
+    fn the_first_bare_crash_goes_for_a_known_leader_then_alternates() {
+        let mix: FaultMix = "crash".parse().expect("valid mix");
+        let mut schedule = Schedule::new(mix, 3, 11);
+        let first = schedule.next_fault(Some(NodeId(2)));
+        assert_eq!(
+            first,
+            Some(Fault::Crash {
+                target: Target::Leader,
+                nodes: vec![NodeId(2)],
+            })
+        );
+        let mut at_leader = 0;
+        for _ in 0..600 {
+            if let Some(Fault::Crash { target, .. }) = schedule.next_fault(Some(NodeId(2))) {
+                at_leader += usize::from(target == Target::Leader);
+            }
+        }
+        // 1/2 by turn plus 1/2 x 1/5 by the uniform pick.
+        assert!((300..400).contains(&at_leader), "{at_leader} of 600");
+    }
+
+    #[test]
+    fn stalling_every_node_cuts_nothing() {
+        let mut schedule = Schedule::new("stall:all".parse().expect("valid mix"), 3, 5);
+        assert_eq!(
+            schedule.next_fault(Some(NodeId(0))),
+            Some(Fault::Stall {
+                target: Target::All,
+                nodes: vec![NodeId(0), NodeId(1), NodeId(2)],
+                partition: None,
+            })
+        );
     }
 
     #[test]

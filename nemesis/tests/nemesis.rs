@@ -2,14 +2,15 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{helper_node, PATIENCE};
 use nemesis::procfs::process_state;
 use nemesis::{
-    Action, Fault, FaultMix, Nemesis, Network, NetworkOptions, NodeId, Partition, Schedule, Shape,
-    Supervisor, Target,
+    Action, Fault, FaultMix, Link, Nemesis, Network, NetworkOptions, NodeId, Partition, Schedule,
+    Shape, Supervisor, Target,
 };
 
 fn tick_cluster(root: &std::path::Path, count: usize) -> Arc<Supervisor> {
@@ -55,7 +56,12 @@ async fn heal_all_resumes_paused_restarts_killed_and_heals_links() {
     let cut = nemesis
         .apply(&Fault::Partition(partition), Some(NodeId(2)))
         .await;
-    assert!(paused.errors.is_empty() && killed.errors.is_empty() && cut.errors.is_empty());
+    assert!(
+        [paused, killed, cut]
+            .iter()
+            .all(|events| events.len() == 1 && events[0].errors.is_empty()),
+        "one event each, without errors"
+    );
     let pid = supervisor.pid(NodeId(0)).expect("paused, not dead");
     assert!(common::eventually(PATIENCE, || process_state(pid) == Some('T')).await);
     assert!(!supervisor.is_alive(NodeId(1)));
@@ -87,13 +93,16 @@ async fn events_serialize_as_history_values() {
         Schedule::new(FaultMix::default(), 3, 1),
         Instant::now(),
     );
-    let event = nemesis
+    let events = nemesis
         .apply(
             &Fault::Partition(Partition::isolate(Shape::One, 3, NodeId(0))),
             None,
         )
         .await;
-    let value = serde_json::to_value(&event).expect("events serialize");
+    let [event] = events.as_slice() else {
+        panic!("a partition is one event: {events:?}");
+    };
+    let value = serde_json::to_value(event).expect("events serialize");
     assert_eq!(value["f"], "partition");
     assert_eq!(value["shape"], "one");
     assert_eq!(value["groups"], serde_json::json!([["n1"], ["n2", "n3"]]));
@@ -103,7 +112,7 @@ async fn events_serialize_as_history_values() {
     );
     assert!(value["end_ns"].as_u64() >= value["start_ns"].as_u64());
     let back: nemesis::NemesisEvent = serde_json::from_value(value).expect("events deserialize");
-    assert_eq!(back, event);
+    assert_eq!(&back, event);
 }
 
 #[tokio::test]
@@ -149,4 +158,206 @@ async fn run_alternates_faults_and_heals_and_ends_healed() {
     );
     assert!(NodeId::all(3).all(|node| supervisor.is_alive(node) && !supervisor.is_paused(node)));
     assert!(network.cut_links().is_empty());
+}
+
+/// The links between `node` and the other nodes of a `count`-node cluster, both ways.
+fn links_of(node: NodeId, count: usize) -> BTreeSet<Link> {
+    NodeId::all(count)
+        .filter(|&other| other != node)
+        .flat_map(|other| [Link::new(node, other), Link::new(other, node)])
+        .collect()
+}
+
+fn is_stopped(supervisor: &Supervisor, node: NodeId) -> bool {
+    let pid = supervisor.pid(node).expect("a stalled node is alive");
+    process_state(pid) == Some('T')
+}
+
+#[tokio::test]
+async fn stalled_leader_wakes_up_still_cut_off_and_heals_one_step_later() {
+    let root = tempfile::tempdir().expect("a temp dir");
+    let supervisor = tick_cluster(root.path(), 3);
+    supervisor.start_all().await.expect("tick nodes start");
+    let network = Arc::new(Network::new(NetworkOptions::default()));
+    let mix: FaultMix = "stall".parse().expect("a valid mix");
+    let mut nemesis = Nemesis::new(
+        Arc::clone(&supervisor),
+        Arc::clone(&network),
+        Schedule::new(mix, 3, 7),
+        Instant::now(),
+    );
+    let leader = NodeId(1);
+    let isolated = links_of(leader, 3);
+
+    // Step 1: the first bare stall goes for the named leader.
+    let events = nemesis.step(Some(leader)).await;
+    let kinds: Vec<Action> = events.iter().map(|event| event.f).collect();
+    assert_eq!(kinds, vec![Action::Pause, Action::Partition], "{events:?}");
+    assert!(
+        events.iter().all(|event| event.errors.is_empty()),
+        "{events:?}"
+    );
+    assert_eq!(events[0].target, Some(Target::Leader));
+    assert_eq!(events[0].nodes, vec![leader]);
+    assert_eq!(events[1].shape, Some(Shape::Leader));
+    assert_eq!(
+        events[1].groups,
+        vec![vec![leader], vec![NodeId(0), NodeId(2)]]
+    );
+    assert!(events.iter().all(|event| event.leader == Some(leader)));
+    assert!(common::eventually(PATIENCE, || is_stopped(&supervisor, leader)).await);
+    assert_eq!(network.cut_links(), isolated);
+    assert!(nemesis.is_faulty());
+
+    // Step 2: it runs again, still cut off.
+    let events = nemesis.step(None).await;
+    let kinds: Vec<Action> = events.iter().map(|event| event.f).collect();
+    assert_eq!(kinds, vec![Action::Resume], "{events:?}");
+    assert_eq!(events[0].nodes, vec![leader]);
+    assert!(!supervisor.is_paused(leader));
+    assert!(common::eventually(PATIENCE, || !is_stopped(&supervisor, leader)).await);
+    assert_eq!(network.cut_links(), isolated, "it wakes up isolated");
+    assert!(nemesis.is_faulty(), "its links are still cut");
+
+    // Step 3: its links heal; nothing is left.
+    let events = nemesis.step(None).await;
+    let kinds: Vec<Action> = events.iter().map(|event| event.f).collect();
+    assert_eq!(kinds, vec![Action::Heal], "{events:?}");
+    assert_eq!(
+        events[0].links.iter().copied().collect::<BTreeSet<Link>>(),
+        isolated
+    );
+    assert!(network.cut_links().is_empty());
+    assert!(!nemesis.is_faulty());
+
+    // Step 4: only now the next fault.
+    let events = nemesis.step(Some(leader)).await;
+    assert_eq!(
+        events.first().map(|event| event.f),
+        Some(Action::Pause),
+        "{events:?}"
+    );
+    assert!(nemesis.is_faulty());
+    nemesis.heal_all().await;
+    assert!(!nemesis.is_faulty());
+}
+
+#[tokio::test]
+async fn heal_all_right_after_a_stall_resumes_then_heals() {
+    let root = tempfile::tempdir().expect("a temp dir");
+    let supervisor = tick_cluster(root.path(), 3);
+    supervisor.start_all().await.expect("tick nodes start");
+    let network = Arc::new(Network::new(NetworkOptions::default()));
+    let mut nemesis = Nemesis::new(
+        Arc::clone(&supervisor),
+        Arc::clone(&network),
+        Schedule::new(FaultMix::default(), 3, 1),
+        Instant::now(),
+    );
+    let node = NodeId(2);
+    let events = nemesis
+        .apply(&Fault::stall(Target::One, vec![node], 3), None)
+        .await;
+    let kinds: Vec<Action> = events.iter().map(|event| event.f).collect();
+    assert_eq!(kinds, vec![Action::Pause, Action::Partition], "{events:?}");
+    assert_eq!(events[1].shape, Some(Shape::One));
+    assert!(common::eventually(PATIENCE, || is_stopped(&supervisor, node)).await);
+    assert_eq!(network.cut_links(), links_of(node, 3));
+
+    let events = nemesis.heal_all().await;
+    let kinds: Vec<Action> = events.iter().map(|event| event.f).collect();
+    assert_eq!(
+        kinds,
+        vec![Action::Resume, Action::Heal],
+        "a stalled node wakes up before its links heal"
+    );
+    assert!(
+        events.iter().all(|event| event.errors.is_empty()),
+        "{events:?}"
+    );
+    assert!(network.cut_links().is_empty());
+    assert!(NodeId::all(3).all(|node| supervisor.is_alive(node) && !supervisor.is_paused(node)));
+    assert!(common::eventually(PATIENCE, || !is_stopped(&supervisor, node)).await);
+    assert!(!nemesis.is_faulty());
+    assert!(nemesis.heal_all().await.is_empty(), "nothing left to undo");
+}
+
+#[tokio::test]
+async fn stalling_every_node_is_a_pause_undone_in_one_step() {
+    let root = tempfile::tempdir().expect("a temp dir");
+    let supervisor = tick_cluster(root.path(), 3);
+    supervisor.start_all().await.expect("tick nodes start");
+    let network = Arc::new(Network::new(NetworkOptions::default()));
+    let mix: FaultMix = "stall:all".parse().expect("a valid mix");
+    let mut nemesis = Nemesis::new(
+        Arc::clone(&supervisor),
+        Arc::clone(&network),
+        Schedule::new(mix, 3, 3),
+        Instant::now(),
+    );
+
+    let events = nemesis.step(None).await;
+    let kinds: Vec<Action> = events.iter().map(|event| event.f).collect();
+    assert_eq!(kinds, vec![Action::Pause], "nobody to cut them from");
+    assert_eq!(events[0].nodes, NodeId::all(3).collect::<Vec<_>>());
+    assert!(network.cut_links().is_empty());
+    assert!(
+        common::eventually(PATIENCE, || NodeId::all(3)
+            .all(|node| is_stopped(&supervisor, node)))
+        .await
+    );
+
+    let events = nemesis.step(None).await;
+    let kinds: Vec<Action> = events.iter().map(|event| event.f).collect();
+    assert_eq!(kinds, vec![Action::Resume], "{events:?}");
+    assert!(!nemesis.is_faulty(), "no cut is left to heal");
+    assert!(
+        common::eventually(PATIENCE, || NodeId::all(3)
+            .all(|node| !is_stopped(&supervisor, node)))
+        .await
+    );
+}
+
+#[tokio::test]
+async fn a_crash_kills_and_restarts_at_once_leaving_nothing_to_undo() {
+    let root = tempfile::tempdir().expect("a temp dir");
+    let supervisor = tick_cluster(root.path(), 3);
+    supervisor.start_all().await.expect("tick nodes start");
+    let network = Arc::new(Network::new(NetworkOptions::default()));
+    let mix: FaultMix = "crash:majority".parse().expect("a valid mix");
+    let schedule = Schedule::new(mix, 3, 7);
+    let mut nemesis = Nemesis::new(
+        Arc::clone(&supervisor),
+        Arc::clone(&network),
+        schedule,
+        Instant::now(),
+    );
+    let before: Vec<Option<i32>> = NodeId::all(3).map(|node| supervisor.pid(node)).collect();
+    let events = nemesis.step(Some(NodeId(0))).await;
+    let kinds: Vec<Action> = events.iter().map(|event| event.f).collect();
+    assert_eq!(kinds, vec![Action::Kill, Action::Restart], "{events:?}");
+    assert!(
+        events.iter().all(|event| event.errors.is_empty()),
+        "{events:?}"
+    );
+    assert_eq!(events[0].target, Some(Target::Majority));
+    assert_eq!(events[0].nodes.len(), 2, "a majority of 3");
+    assert_eq!(
+        events[0].nodes, events[1].nodes,
+        "the crashed nodes come back"
+    );
+    assert!(!nemesis.is_faulty(), "a crash leaves nothing to undo");
+    for node in NodeId::all(3) {
+        assert!(supervisor.is_alive(node), "{node} runs");
+        let crashed = events[0].nodes.contains(&node);
+        assert_eq!(
+            supervisor.pid(node) != before[node.0],
+            crashed,
+            "{node}: a new process exactly when it crashed"
+        );
+    }
+    // The next step applies the next crash: there is no heal in between.
+    let next = nemesis.step(Some(NodeId(0))).await;
+    assert_eq!(next.first().map(|event| event.f), Some(Action::Kill));
+    supervisor.teardown();
 }

@@ -188,6 +188,7 @@ td.s{max-width:640px;font-size:12.5px}code{font-size:12.5px}\
         count("none"),
         count("valid")
     );
+    push_suites(&mut out, root);
     out.push_str("<table><thead><tr><th>started</th><th>test</th><th>verdict</th><th>checks</th><th>ops</th><th>seed</th><th>files</th></tr></thead><tbody>");
     for r in &rows {
         let report = if r.has_report {
@@ -215,6 +216,48 @@ td.s{max-width:640px;font-size:12.5px}code{font-size:12.5px}\
     }
     out.push_str("</tbody></table></body></html>\n");
     out
+}
+
+/// The suites in the store (`suite-<timestamp>/suite.json`), newest
+/// first, each linking its summary page.
+fn push_suites(out: &mut String, root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    let mut suites: Vec<(String, crate::SuiteRecord)> = entries
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with("suite-") {
+                return None;
+            }
+            let text = std::fs::read_to_string(entry.path().join("suite.json")).ok()?;
+            Some((name, serde_json::from_str(&text).ok()?))
+        })
+        .collect();
+    if suites.is_empty() {
+        return;
+    }
+    suites.sort_by(|a, b| b.0.cmp(&a.0));
+    out.push_str("<h2>Suites</h2><table><thead><tr><th>started</th><th>suite</th><th>outcome</th><th>runs</th></tr></thead><tbody>");
+    for (name, suite) in &suites {
+        let failed = suite.failed();
+        let (class, word) = if failed == 0 {
+            ("valid", "passed")
+        } else {
+            ("invalid", "FAILED")
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td><a href=\"{}\">{}</a></td><td><span class=\"b {class}\">{word}</span></td><td>{} as expected, {failed} not</td></tr>",
+            text(&suite.started_at),
+            href(std::slice::from_ref(name), "summary.html"),
+            text(&suite.file),
+            suite.passed(),
+        );
+    }
+    out.push_str("</tbody></table><h2>Runs</h2>");
 }
 
 /// Writes `store_root/index.html` listing every run in the store, newest

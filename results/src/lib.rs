@@ -19,6 +19,7 @@ mod index;
 mod junit;
 pub mod report;
 mod store;
+mod suite;
 mod summary;
 mod writer;
 
@@ -27,5 +28,6 @@ pub use index::{refresh_index, render_index};
 pub use junit::{junit_xml, write_junit, JunitCase, JunitOutcome};
 pub use report::{render_run, write_check_report, write_report};
 pub use store::{sanitize_test_name, RunDir, Store};
+pub use suite::{format_ms, render_suite, write_suite, SuiteRecord, SuiteRun};
 pub use summary::{write_json, CheckResult, OpCounts, RunResults};
 pub use writer::{HistoryWriter, JsonlWriter};

@@ -125,6 +125,35 @@ impl Store {
         unreachable!("the loop returns within 1000 attempts")
     }
 
+    /// Creates `root/suite-<timestamp>/` for one `faultline suite` (its
+    /// `summary.html` and `suite.json`); a second suite in the same
+    /// millisecond gets a `-1` suffix.
+    ///
+    /// # Errors
+    /// `CreateDir` when the directory cannot be made.
+    pub fn create_suite_dir(&self) -> Result<PathBuf> {
+        create_dir(&self.root)?;
+        let base = format!("suite-{}", compact_timestamp(SystemTime::now()));
+        let mut name = base.clone();
+        for attempt in 1u32..1000 {
+            let path = self.root.join(&name);
+            match std::fs::create_dir(&path) {
+                Ok(()) => return Ok(path),
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                    name = format!("{base}-{attempt}");
+                }
+                Err(source) => return Err(Error::CreateDir { path, source }),
+            }
+        }
+        Err(Error::CreateDir {
+            path: self.root.join(base),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "1000 suites in one millisecond",
+            ),
+        })
+    }
+
     /// Points `root/latest` at `run` (a relative symbolic link, replaced
     /// atomically).
     ///

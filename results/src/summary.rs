@@ -57,6 +57,11 @@ pub struct RunResults {
     pub faults: BTreeMap<String, u64>,
     /// Phase durations and other figures, in milliseconds unless named otherwise.
     pub timings: BTreeMap<String, f64>,
+    /// Every kind of anomaly found, as `check:kind` (`linearizability:stale-read`,
+    /// `list-append:lost-write`, `raftlog:rollback`), sorted; suites match
+    /// their expected anomaly against it.
+    #[serde(default)]
+    pub anomalies: Vec<String>,
 }
 
 impl RunResults {
@@ -113,6 +118,7 @@ mod tests {
             final_reads: OpCounts::default(),
             faults: BTreeMap::from([("partition".into(), 3)]),
             timings: BTreeMap::new(),
+            anomalies: vec!["linearizability:nonlinearizable".into()],
         };
         write_json(&path, "results", &results).unwrap();
         let back: RunResults =

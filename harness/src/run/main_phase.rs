@@ -84,6 +84,9 @@ fn record_nemesis(history: &HistoryWriter, faults: &Mutex<FaultLog>, event: &Nem
     *log.counts.entry(event.f.as_str().to_owned()).or_default() += 1;
     log.errors.extend(event.errors.iter().cloned());
     log.current = match event.f {
+        // A stalled node wakes up still cut off: the partition stays shown
+        // until its heal.
+        nemesis::Action::Resume if log.current.starts_with("partition") => log.current.clone(),
         nemesis::Action::Heal | nemesis::Action::Resume | nemesis::Action::Restart => String::new(),
         _ => describe(event),
     };

@@ -74,7 +74,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
 /// Ctrl-C once: stop the clients and the nemesis, heal, tear down, keep the
 /// history and check what was recorded. Twice: leave at once (every node
 /// dies with the harness; the history on disk stays checkable).
-fn spawn_interrupt_handler(stop: watch::Sender<bool>, interrupted: Arc<AtomicBool>) {
+pub(crate) fn spawn_interrupt_handler(stop: watch::Sender<bool>, interrupted: Arc<AtomicBool>) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
@@ -95,7 +95,7 @@ fn spawn_interrupt_handler(stop: watch::Sender<bool>, interrupted: Arc<AtomicBoo
 /// One test with one seed, and its run directory; never fails: errors
 /// become exit code 3 with their explanation printed (and stored in
 /// `results.json` when the run directory exists).
-async fn run_one(
+pub(crate) async fn run_one(
     plan: &Plan,
     seed: u64,
     stop: watch::Receiver<bool>,

@@ -80,6 +80,8 @@ struct Judged {
     explanations: Vec<String>,
     /// Time of the invoke of the earliest op of the first anomaly (ns).
     detection_ns: Option<u64>,
+    /// The kinds of anomaly found, as `check:kind` (`list-append:lost-write`).
+    kinds: Vec<String>,
 }
 
 impl Judged {
@@ -94,6 +96,7 @@ impl Judged {
             },
             explanations: Vec::new(),
             detection_ns: None,
+            kinds: Vec::new(),
         }
     }
 }
@@ -175,6 +178,17 @@ fn linearizability(plan: &Plan, history: &History, source: &str) -> Judged {
                 .iter()
                 .filter_map(|(_, violation)| violation.stuck_on.call_time)
                 .min();
+            // A violation whose stuck read is provably stale is named;
+            // every other one is a plain linearizability violation.
+            let kinds = invalid
+                .iter()
+                .map(|(_, violation)| {
+                    format!(
+                        "linearizability:{}",
+                        violation.kind.as_deref().unwrap_or("nonlinearizable")
+                    )
+                })
+                .collect();
             Judged {
                 result: CheckResult {
                     name: "linearizability".into(),
@@ -184,6 +198,7 @@ fn linearizability(plan: &Plan, history: &History, source: &str) -> Judged {
                 },
                 explanations,
                 detection_ns,
+                kinds,
             }
         }
         Err(err) => Judged::unknown("linearizability", format!("could not check: {err}")),
@@ -217,6 +232,12 @@ fn anomalies(report: AnomalyReport, history: Option<&History>) -> Judged {
         },
         explanations,
         detection_ns,
+        kinds: report
+            .counts
+            .iter()
+            .filter(|(_, &n)| n > 0)
+            .map(|(kind, _)| format!("{}:{kind}", report.check))
+            .collect(),
     }
 }
 
@@ -324,7 +345,12 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, outcome: Outcome) 
         1 => Verdict::Invalid,
         _ => Verdict::Unknown,
     };
-    let detection_ns = judged.iter().find_map(|j| j.detection_ns);
+    // The earliest anomalous op over every check (DESIGN.md's time to
+    // detection): the checks report in their own order, not in time.
+    let detection_ns = judged.iter().filter_map(|j| j.detection_ns).min();
+    let mut anomalies: Vec<String> = judged.iter().flat_map(|j| j.kinds.clone()).collect();
+    anomalies.sort();
+    anomalies.dedup();
     let mut timings = BTreeMap::new();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     timings.insert("setup_ms".into(), ms(outcome.setup));
@@ -356,6 +382,7 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, outcome: Outcome) 
         final_reads: outcome.final_reads,
         faults,
         timings,
+        anomalies,
     };
     if let Err(err) = results::write_json(&run.results_json(), "results.json", &results) {
         eprintln!("faultline: warning: {err}");

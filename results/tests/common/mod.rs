@@ -256,6 +256,10 @@ pub fn write_run(dir: &Path, ops: usize, hostile: bool) -> Made {
             ("setup_ms".to_string(), 0.0),
             ("main_phase_ms".to_string(), end as f64 / 1e6),
         ]),
+        anomalies: vec![
+            "linearizability:nonlinearizable".into(),
+            "list-append:lost-write".into(),
+        ],
     };
     results::write_json(&dir.join("results.json"), "results", &results).unwrap();
     let test = json!({
