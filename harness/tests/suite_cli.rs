@@ -95,6 +95,30 @@ fn a_clean_run_expected_invalid_fails_the_suite_and_an_expected_outcome_passes()
 }
 
 #[test]
+fn a_repeating_suite_stops_starting_runs_after_its_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("torture.toml");
+    std::fs::write(
+        &file,
+        "repeat = true\n[[run]]\ntime_limit = \"2s\"\nnemesis = \"none\"\nconcurrency = 2\nexpect = \"valid\"\n",
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let (code, out) = suite(&store, &file, &["--duration", "1s"]);
+    assert_eq!(code, Some(0), "{out}");
+    let record = suite_record(&store);
+    assert_eq!(record["runs"].as_array().unwrap().len(), 1, "{record}");
+    assert!(
+        record["stopped"]
+            .as_str()
+            .unwrap()
+            .contains("--duration 1s"),
+        "{record}"
+    );
+    assert!(out.contains("stopped early"), "{out}");
+}
+
+#[test]
 fn a_typo_in_the_suite_file_exits_3_before_any_run() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("typo.toml");

@@ -127,6 +127,7 @@ impl FromStr for FaultMix {
                 Some((fault, option)) => (fault, Some(option)),
                 None => (item, None),
             };
+            let target = || parse_option(list, fault, option, &Target::ALL, Target::as_str);
             let spec = match fault {
                 "partition" => FaultSpec::Partition(parse_option(
                     list,
@@ -135,34 +136,10 @@ impl FromStr for FaultMix {
                     &Shape::ALL,
                     Shape::as_str,
                 )?),
-                "pause" => FaultSpec::Pause(parse_option(
-                    list,
-                    fault,
-                    option,
-                    &Target::ALL,
-                    Target::as_str,
-                )?),
-                "kill" => FaultSpec::Kill(parse_option(
-                    list,
-                    fault,
-                    option,
-                    &Target::ALL,
-                    Target::as_str,
-                )?),
-                "stall" => FaultSpec::Stall(parse_option(
-                    list,
-                    fault,
-                    option,
-                    &Target::ALL,
-                    Target::as_str,
-                )?),
-                "crash" => FaultSpec::Crash(parse_option(
-                    list,
-                    fault,
-                    option,
-                    &Target::ALL,
-                    Target::as_str,
-                )?),
+                "pause" => FaultSpec::Pause(target()?),
+                "kill" => FaultSpec::Kill(target()?),
+                "stall" => FaultSpec::Stall(target()?),
+                "crash" => FaultSpec::Crash(target()?),
                 _ => {
                     return Err(Error::UnknownFault {
                         list: list.to_owned(),
@@ -240,8 +217,8 @@ mod tests {
     }
 
     #[test]
-    fn stall_takes_the_targets_of_pause() {
-        let mix: FaultMix = "stall:leader,stall,pause:one"
+    fn stall_and_crash_take_the_targets_of_pause_and_kill() {
+        let mix: FaultMix = "stall:leader,stall,crash:majority,crash"
             .parse()
             .expect("a valid list");
         assert_eq!(
@@ -249,46 +226,23 @@ mod tests {
             vec![
                 FaultSpec::Stall(Some(Target::Leader)),
                 FaultSpec::Stall(None),
-                FaultSpec::Pause(Some(Target::One)),
+                FaultSpec::Crash(Some(Target::Majority)),
+                FaultSpec::Crash(None),
             ]
         );
-        assert_eq!(mix.to_string(), "stall:leader,stall,pause:one");
-        let error = "stall:halves"
-            .parse::<FaultMix>()
-            .expect_err("halves is a shape, not a target")
-            .to_string();
-        assert!(error.contains("\"halves\""), "{error}");
-        assert!(
-            error.contains("one, minority, majority, leader, all"),
-            "{error}"
-        );
-        let error = "stal"
-            .parse::<FaultMix>()
-            .expect_err("stal is a typo")
-            .to_string();
+        assert_eq!(mix.to_string(), "stall:leader,stall,crash:majority,crash");
+        for (list, bad) in [("stall:halves", "halves"), ("crash:ring", "ring")] {
+            let error = list.parse::<FaultMix>().expect_err("a shape, not a target");
+            let error = error.to_string();
+            assert!(error.contains(&format!("\"{bad}\"")), "{error}");
+            assert!(
+                error.contains("one, minority, majority, leader, all"),
+                "{error}"
+            );
+        }
+        let error = "stal".parse::<FaultMix>().expect_err("a typo").to_string();
         assert!(
             error.contains("none, partition, pause, kill, stall, crash"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn crash_takes_the_targets_of_kill() {
-        let mix: FaultMix = "crash:majority,crash".parse().expect("a valid list");
-        assert_eq!(
-            mix.0,
-            vec![
-                FaultSpec::Crash(Some(Target::Majority)),
-                FaultSpec::Crash(None)
-            ]
-        );
-        assert_eq!(mix.to_string(), "crash:majority,crash");
-        let error = "crash:ring"
-            .parse::<FaultMix>()
-            .expect_err("ring is a shape")
-            .to_string();
-        assert!(
-            error.contains("one, minority, majority, leader, all"),
             "{error}"
         );
     }

@@ -20,19 +20,30 @@ fn tick_cluster(root: &std::path::Path, count: usize) -> Arc<Supervisor> {
     Arc::new(Supervisor::new(specs))
 }
 
+/// A running 3-node tick cluster, its network, and a nemesis over both
+/// with the schedule of `mix` and `seed`.
+async fn started_nemesis(
+    root: &std::path::Path,
+    mix: &str,
+    seed: u64,
+) -> (Arc<Supervisor>, Arc<Network>, Nemesis) {
+    let supervisor = tick_cluster(root, 3);
+    supervisor.start_all().await.expect("tick nodes start");
+    let network = Arc::new(Network::new(NetworkOptions::default()));
+    let mix: FaultMix = mix.parse().expect("a valid mix");
+    let nemesis = Nemesis::new(
+        Arc::clone(&supervisor),
+        Arc::clone(&network),
+        Schedule::new(mix, 3, seed),
+        Instant::now(),
+    );
+    (supervisor, network, nemesis)
+}
+
 #[tokio::test]
 async fn heal_all_resumes_paused_restarts_killed_and_heals_links() {
     let root = tempfile::tempdir().expect("a temp dir");
-    let supervisor = tick_cluster(root.path(), 3);
-    supervisor.start_all().await.expect("tick nodes start");
-    let network = Arc::new(Network::new(NetworkOptions::default()));
-    let schedule = Schedule::new(FaultMix::default(), 3, 1);
-    let mut nemesis = Nemesis::new(
-        Arc::clone(&supervisor),
-        Arc::clone(&network),
-        schedule,
-        Instant::now(),
-    );
+    let (supervisor, network, mut nemesis) = started_nemesis(root.path(), "none", 1).await;
 
     let paused = nemesis
         .apply(
@@ -118,18 +129,8 @@ async fn events_serialize_as_history_values() {
 #[tokio::test]
 async fn run_alternates_faults_and_heals_and_ends_healed() {
     let root = tempfile::tempdir().expect("a temp dir");
-    let supervisor = tick_cluster(root.path(), 3);
-    supervisor.start_all().await.expect("tick nodes start");
-    let network = Arc::new(Network::new(NetworkOptions::default()));
-    let mix: FaultMix = "pause:minority,kill:one,partition"
-        .parse()
-        .expect("a valid mix");
-    let mut nemesis = Nemesis::new(
-        Arc::clone(&supervisor),
-        Arc::clone(&network),
-        Schedule::new(mix, 3, 42),
-        Instant::now(),
-    );
+    let (supervisor, network, mut nemesis) =
+        started_nemesis(root.path(), "pause:minority,kill:one,partition", 42).await;
     let mut events = Vec::new();
     let until = Instant::now() + Duration::from_millis(900);
     nemesis
@@ -176,16 +177,7 @@ fn is_stopped(supervisor: &Supervisor, node: NodeId) -> bool {
 #[tokio::test]
 async fn stalled_leader_wakes_up_still_cut_off_and_heals_one_step_later() {
     let root = tempfile::tempdir().expect("a temp dir");
-    let supervisor = tick_cluster(root.path(), 3);
-    supervisor.start_all().await.expect("tick nodes start");
-    let network = Arc::new(Network::new(NetworkOptions::default()));
-    let mix: FaultMix = "stall".parse().expect("a valid mix");
-    let mut nemesis = Nemesis::new(
-        Arc::clone(&supervisor),
-        Arc::clone(&network),
-        Schedule::new(mix, 3, 7),
-        Instant::now(),
-    );
+    let (supervisor, network, mut nemesis) = started_nemesis(root.path(), "stall", 7).await;
     let leader = NodeId(1);
     let isolated = links_of(leader, 3);
 
@@ -245,15 +237,7 @@ async fn stalled_leader_wakes_up_still_cut_off_and_heals_one_step_later() {
 #[tokio::test]
 async fn heal_all_right_after_a_stall_resumes_then_heals() {
     let root = tempfile::tempdir().expect("a temp dir");
-    let supervisor = tick_cluster(root.path(), 3);
-    supervisor.start_all().await.expect("tick nodes start");
-    let network = Arc::new(Network::new(NetworkOptions::default()));
-    let mut nemesis = Nemesis::new(
-        Arc::clone(&supervisor),
-        Arc::clone(&network),
-        Schedule::new(FaultMix::default(), 3, 1),
-        Instant::now(),
-    );
+    let (supervisor, network, mut nemesis) = started_nemesis(root.path(), "none", 1).await;
     let node = NodeId(2);
     let events = nemesis
         .apply(&Fault::stall(Target::One, vec![node], 3), None)
@@ -285,16 +269,7 @@ async fn heal_all_right_after_a_stall_resumes_then_heals() {
 #[tokio::test]
 async fn stalling_every_node_is_a_pause_undone_in_one_step() {
     let root = tempfile::tempdir().expect("a temp dir");
-    let supervisor = tick_cluster(root.path(), 3);
-    supervisor.start_all().await.expect("tick nodes start");
-    let network = Arc::new(Network::new(NetworkOptions::default()));
-    let mix: FaultMix = "stall:all".parse().expect("a valid mix");
-    let mut nemesis = Nemesis::new(
-        Arc::clone(&supervisor),
-        Arc::clone(&network),
-        Schedule::new(mix, 3, 3),
-        Instant::now(),
-    );
+    let (supervisor, network, mut nemesis) = started_nemesis(root.path(), "stall:all", 3).await;
 
     let events = nemesis.step(None).await;
     let kinds: Vec<Action> = events.iter().map(|event| event.f).collect();
@@ -321,17 +296,9 @@ async fn stalling_every_node_is_a_pause_undone_in_one_step() {
 #[tokio::test]
 async fn a_crash_kills_and_restarts_at_once_leaving_nothing_to_undo() {
     let root = tempfile::tempdir().expect("a temp dir");
-    let supervisor = tick_cluster(root.path(), 3);
-    supervisor.start_all().await.expect("tick nodes start");
-    let network = Arc::new(Network::new(NetworkOptions::default()));
-    let mix: FaultMix = "crash:majority".parse().expect("a valid mix");
-    let schedule = Schedule::new(mix, 3, 7);
-    let mut nemesis = Nemesis::new(
-        Arc::clone(&supervisor),
-        Arc::clone(&network),
-        schedule,
-        Instant::now(),
-    );
+    let (supervisor, network, mut nemesis) =
+        started_nemesis(root.path(), "crash:majority", 7).await;
+    assert!(network.cut_links().is_empty());
     let before: Vec<Option<i32>> = NodeId::all(3).map(|node| supervisor.pid(node)).collect();
     let events = nemesis.step(Some(NodeId(0))).await;
     let kinds: Vec<Action> = events.iter().map(|event| event.f).collect();

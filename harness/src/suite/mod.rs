@@ -206,7 +206,8 @@ async fn run_suite(args: &SuiteArgs, suite: &Suite) -> Result<u8> {
                     record.stopped = Some("interrupted (Ctrl-C)".into());
                     break 'rounds;
                 }
-                if deadline.is_some_and(|d| Instant::now() >= d) {
+                // At least one run, however short the --duration.
+                if !record.runs.is_empty() && deadline.is_some_and(|d| Instant::now() >= d) {
                     record.stopped = Some(format!(
                         "--duration {} reached",
                         humantime::format_duration(args.duration.unwrap_or_default())
