@@ -26,6 +26,9 @@ use spec::{anomaly_matches, Expect, Job, Overrides, Suite};
 /// Exit code of a suite in which some run missed its expected outcome.
 const EXIT_MISMATCH: u8 = 1;
 
+/// Exit code of a suite stopped (Ctrl-C) before any run could judge.
+const EXIT_NOTHING_JUDGED: u8 = 2;
+
 /// Runs the suite; the exit code is 0 when every run got its expected
 /// outcome, 1 otherwise (DESIGN.md).
 pub fn run(args: SuiteArgs) -> Result<u8> {
@@ -290,8 +293,10 @@ async fn run_suite(args: &SuiteArgs, suite: &Suite) -> Result<u8> {
         println!("suite FAILED: {failed} of {judged} runs did not get their expected outcome");
         Ok(EXIT_MISMATCH)
     } else if judged == 0 {
-        println!("suite ran nothing to judge");
-        Ok(crate::EXIT_ERROR)
+        // Nothing was proven either way: unknown, as for a run that
+        // proved nothing (DESIGN.md), never a pass.
+        println!("suite UNKNOWN: no run finished with a verdict");
+        Ok(EXIT_NOTHING_JUDGED)
     } else {
         println!("suite passed: all {judged} runs got their expected outcome");
         Ok(0)
