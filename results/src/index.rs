@@ -106,12 +106,8 @@ fn row(root: &Path, dir: &Path) -> Row {
             String::new(),
         ),
         Some(r) => {
-            let (class, word) = match r.exit_code {
-                0 => ("valid", "valid"),
-                1 => ("invalid", "invalid"),
-                2 => ("unknown", "unknown"),
-                _ => ("error", "error"),
-            };
+            let word = crate::outcome_word(r.exit_code);
+            let class = word;
             let mut summary: Vec<String> = r.checks.iter().map(|c| c.summary.clone()).collect();
             if let Some(reason) = &r.reason {
                 summary.push(reason.clone());

@@ -64,6 +64,18 @@ pub struct RunResults {
     pub anomalies: Vec<String>,
 }
 
+/// DESIGN.md's exit code in one word: `valid`, `invalid`, `unknown` or
+/// `error` (also the CSS class of the word in pages).
+#[must_use]
+pub fn outcome_word(exit_code: u8) -> &'static str {
+    match exit_code {
+        0 => "valid",
+        1 => "invalid",
+        2 => "unknown",
+        _ => "error",
+    }
+}
+
 impl RunResults {
     /// The check named `name`, if it ran.
     #[must_use]

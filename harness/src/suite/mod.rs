@@ -39,9 +39,6 @@ pub fn run(args: SuiteArgs) -> Result<u8> {
         only: args.only.clone(),
         keep_data: args.keep_data,
     };
-    if args.seeds == Some(0) {
-        anyhow::bail!("--seeds 0 runs nothing; give at least 1");
-    }
     let suite = Suite::load(&args.file, &overrides)?;
     if args.dry_run {
         print_plan(&suite);
@@ -76,12 +73,7 @@ fn print_plan(suite: &Suite) {
 
 /// What one run got, judged against its job's expectation.
 fn judge(job: &Job, code: u8, results: Option<&RunResults>, interrupted: bool) -> SuiteRunOutcome {
-    let got = match code {
-        0 => "valid",
-        1 => "invalid",
-        2 => "unknown",
-        _ => "error",
-    };
+    let got = results::outcome_word(code);
     let anomalies = results.map(|r| r.anomalies.clone()).unwrap_or_default();
     // A run cut short by Ctrl-C proves nothing either way, unless it had
     // already found an anomaly.

@@ -255,8 +255,10 @@ fn parse_expect(fields: &Fields) -> Result<Expect> {
 }
 
 fn parse_seeds(fields: &Fields, overrides: &Overrides) -> Result<Vec<u64>> {
-    if let Some(count) = overrides.seeds {
-        return Ok((1..=count).collect());
+    match overrides.seeds {
+        Some(0) => bail!("--seeds 0 runs nothing; give at least 1"),
+        Some(count) => return Ok((1..=count).collect()),
+        None => {}
     }
     match &fields.seeds {
         None => Ok(vec![1]),
