@@ -24,11 +24,22 @@ pub enum FaultSpec {
     /// `crash` or `crash:TARGET`: SIGKILL the target and start it again at
     /// once, as a process supervisor would (see `Fault::Crash`).
     Crash(Option<Target>),
+    /// `figure8`: the leader-watching choreography of the Raft paper's
+    /// Figure 8 (see `Fault::Figure8`); takes no option.
+    Figure8,
 }
 
 impl FaultSpec {
     /// The fault words `--nemesis` accepts.
-    pub const WORDS: [&'static str; 6] = ["none", "partition", "pause", "kill", "stall", "crash"];
+    pub const WORDS: [&'static str; 7] = [
+        "none",
+        "partition",
+        "pause",
+        "kill",
+        "stall",
+        "crash",
+        "figure8",
+    ];
 }
 
 impl fmt::Display for FaultSpec {
@@ -44,6 +55,7 @@ impl fmt::Display for FaultSpec {
             FaultSpec::Stall(Some(target)) => write!(f, "stall:{target}"),
             FaultSpec::Crash(None) => f.write_str("crash"),
             FaultSpec::Crash(Some(target)) => write!(f, "crash:{target}"),
+            FaultSpec::Figure8 => f.write_str("figure8"),
         }
     }
 }
@@ -140,6 +152,17 @@ impl FromStr for FaultMix {
                 "kill" => FaultSpec::Kill(target()?),
                 "stall" => FaultSpec::Stall(target()?),
                 "crash" => FaultSpec::Crash(target()?),
+                "figure8" => match option {
+                    None => FaultSpec::Figure8,
+                    Some(word) => {
+                        return Err(Error::UnknownOption {
+                            list: list.to_owned(),
+                            fault: fault.to_owned(),
+                            word: word.to_owned(),
+                            valid: "none: figure8 takes no option".to_owned(),
+                        })
+                    }
+                },
                 _ => {
                     return Err(Error::UnknownFault {
                         list: list.to_owned(),
@@ -245,6 +268,18 @@ mod tests {
             error.contains("none, partition, pause, kill, stall, crash"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn figure8_is_a_word_without_options() {
+        let mix: FaultMix = "figure8,partition".parse().expect("a valid list");
+        assert_eq!(mix.0, vec![FaultSpec::Figure8, FaultSpec::Partition(None)]);
+        assert_eq!(mix.to_string(), "figure8,partition");
+        let error = "figure8:leader"
+            .parse::<FaultMix>()
+            .expect_err("no options")
+            .to_string();
+        assert!(error.contains("\"leader\""), "{error}");
     }
 
     #[test]

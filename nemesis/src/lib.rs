@@ -39,7 +39,7 @@ mod supervisor;
 
 pub use error::{Error, Result};
 pub use fault::{FaultMix, FaultSpec};
-pub use nemesis::{Action, Nemesis, NemesisEvent, LEADER_TIMEOUT};
+pub use nemesis::{Action, Nemesis, NemesisEvent, NodeView, Observe, LEADER_TIMEOUT};
 pub use network::{
     Blocked, ConnectionInfo, Delay, Link, Network, NetworkOptions, PartitionGuard, UnknownDialler,
 };

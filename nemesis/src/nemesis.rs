@@ -9,6 +9,10 @@ use tokio::time::sleep;
 
 use crate::{Fault, Link, Network, NodeId, Partition, Schedule, Shape, Supervisor, Target};
 
+mod figure8;
+
+pub use figure8::{NodeView, Observe};
+
 /// How long `Nemesis::run` waits for the caller to name the leader.
 pub const LEADER_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -28,6 +32,8 @@ pub enum Action {
     Kill,
     /// Nodes were started again.
     Restart,
+    /// Links were slowed (`delay_ms` > 0) or back to full speed (0).
+    Delay,
 }
 
 impl Action {
@@ -41,6 +47,7 @@ impl Action {
             Action::Resume => "resume",
             Action::Kill => "kill",
             Action::Restart => "restart",
+            Action::Delay => "delay",
         }
     }
 }
@@ -70,6 +77,9 @@ pub struct NemesisEvent {
     /// The leader the caller named when the action was planned, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader: Option<NodeId>,
+    /// For `delay`: the latency added to each of `links`, 0 when removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
     /// For `partition`: live connections closed by the cut.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed: Option<usize>,
@@ -92,6 +102,7 @@ impl NemesisEvent {
             groups: Vec::new(),
             links: Vec::new(),
             leader: None,
+            delay_ms: None,
             closed: None,
             start_ns,
             end_ns: start_ns,
@@ -118,6 +129,14 @@ pub struct Nemesis {
     stalled: Vec<NodeId>,
     killed: Vec<NodeId>,
     partitioned: bool,
+    /// Who leads and what each node committed, for `Fault::Figure8`.
+    observer: Option<Arc<dyn Observe>>,
+}
+
+impl std::fmt::Debug for dyn Observe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observe")
+    }
 }
 
 impl Nemesis {
@@ -139,7 +158,16 @@ impl Nemesis {
             stalled: Vec::new(),
             killed: Vec::new(),
             partitioned: false,
+            observer: None,
         }
+    }
+
+    /// Lets leader-watching faults (`figure8`) ask the nodes who leads and
+    /// what they committed; without it they do nothing but say why.
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn Observe>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     fn now_ns(&self) -> u64 {
@@ -192,6 +220,7 @@ impl Nemesis {
                 events.extend(self.restart(killed).await);
                 events
             }
+            Fault::Figure8 => self.figure8().await,
             Fault::Stall {
                 target,
                 nodes,

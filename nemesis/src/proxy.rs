@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-use tokio::time::{sleep, timeout};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{sleep, sleep_until, timeout, Instant};
 
 use crate::network::{next_id, Blocked, Connection, Delay, LinkTable, Shared, UnknownDialler};
 use crate::procfs::{self, ProcessTable};
@@ -271,7 +271,15 @@ async fn open(
     }
 }
 
+/// Chunks read but not yet forwarded, per direction, before reading stops.
+const IN_FLIGHT_CHUNKS: usize = 1024;
+
 /// Copies one direction of a connection, holding bytes while its link is cut.
+///
+/// A delayed link is a delay line, as netem's: each chunk is forwarded
+/// its delay after it was read, while later chunks are read meanwhile, so
+/// latency does not cap throughput and messages sent apart arrive apart.
+/// Order is kept. A cut drops what is in the line (the connection closes).
 async fn pump(
     mut from: OwnedReadHalf,
     mut to: OwnedWriteHalf,
@@ -286,23 +294,40 @@ async fn pump(
         open(&mut links, link).await?;
         to.write_all(&early).await?;
     }
-    let mut buffer = vec![0_u8; CHUNK];
-    loop {
-        // A cut direction is not even read: its bytes wait in the kernel.
-        open(&mut links, link).await?;
-        let count = from.read(&mut buffer).await?;
-        if count == 0 {
-            return to.shutdown().await;
+    let (line, mut arrivals) = mpsc::channel::<(Instant, Vec<u8>)>(IN_FLIGHT_CHUNKS);
+    let read = async move {
+        let mut buffer = vec![0_u8; CHUNK];
+        loop {
+            // A cut direction is not even read: its bytes wait in the kernel.
+            open(&mut links, link).await?;
+            let count = from.read(&mut buffer).await?;
+            if count == 0 {
+                return Ok::<(), io::Error>(());
+            }
+            let mut due = Instant::now();
+            if let Some(delay) = open(&mut links, link).await? {
+                let jitter = delay.jitter.as_nanos() as u64;
+                let extra = if jitter == 0 {
+                    0
+                } else {
+                    rng.next_u64() % (jitter + 1)
+                };
+                due += delay.fixed + Duration::from_nanos(extra);
+            }
+            if line.send((due, buffer[..count].to_vec())).await.is_err() {
+                return Ok(());
+            }
         }
-        if let Some(delay) = open(&mut links, link).await? {
-            let jitter = delay.jitter.as_nanos() as u64;
-            let extra = if jitter == 0 {
-                0
-            } else {
-                rng.next_u64() % (jitter + 1)
-            };
-            sleep(delay.fixed + Duration::from_nanos(extra)).await;
+    };
+    let write = async move {
+        // Jitter must not reorder: a chunk never leaves before the one ahead.
+        let mut last = Instant::now();
+        while let Some((due, bytes)) = arrivals.recv().await {
+            last = last.max(due);
+            sleep_until(last).await;
+            to.write_all(&bytes).await?;
         }
-        to.write_all(&buffer[..count]).await?;
-    }
+        to.shutdown().await
+    };
+    tokio::try_join!(read, write).map(|_| ())
 }

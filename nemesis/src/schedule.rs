@@ -50,6 +50,16 @@ pub enum Fault {
         /// The nodes, sorted.
         nodes: Vec<NodeId>,
     },
+    /// The Raft paper's Figure 8, played on the live cluster by watching
+    /// who leads (`Nemesis::with_observer`): isolate the leader while it
+    /// holds uncommitted entries; cut off the next leader the moment it is
+    /// elected, before its first entry leaves (links slowed for that);
+    /// let the old leader win again with links to the rest slowed, and cut
+    /// it off the moment its commit index moves; then let the cut-off
+    /// second leader back. A node that commits an earlier term's entries by
+    /// counting replicas has that commit overwritten. Leaves the old
+    /// leader cut off; the next step heals.
+    Figure8,
 }
 
 impl Fault {
@@ -211,6 +221,7 @@ impl Schedule {
                     nodes: target.pick(self.count, leader, &mut self.rng),
                 }
             }
+            FaultSpec::Figure8 => Fault::Figure8,
         })
     }
 }

@@ -23,8 +23,6 @@ use crate::wal::Wal;
 const MAX_TICK_MS: u64 = 10;
 /// Client requests and peer messages queued for the core before new ones are refused.
 const INBOX_LEN: usize = 65_536;
-/// Entries per AppendEntries message.
-const MAX_ENTRIES_PER_MESSAGE: usize = 512;
 
 /// A Raft key-value node, with switches that break one Raft rule each.
 #[derive(Debug, Parser)]
@@ -51,6 +49,12 @@ pub struct Args {
     /// Interval between a leader's heartbeats.
     #[arg(long, value_name = "MS", default_value_t = 50)]
     pub heartbeat_ms: u64,
+    /// Most entries one AppendEntries message carries (etcd's
+    /// MaxSizePerMsg, counted in entries). A follower further behind
+    /// catches up over several round trips.
+    #[arg(long, value_name = "N", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_entries_per_message: u32,
     /// Log filter for stderr: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, value_name = "FILTER", default_value = "info")]
     pub log_level: String,
@@ -205,7 +209,7 @@ pub fn run(args: Args) -> Result<()> {
         peers: peer_addrs.keys().copied().collect(),
         election_ticks: timing.election_ticks,
         heartbeat_ticks: timing.heartbeat_ticks,
-        max_entries_per_message: MAX_ENTRIES_PER_MESSAGE,
+        max_entries_per_message: args.max_entries_per_message as usize,
         bugs,
         seed,
     };

@@ -98,6 +98,13 @@ pub trait Client: Send + Sync + 'static {
     /// The current leader, if the nodes agree well enough; `None` when unknown.
     fn leader(&self) -> impl Future<Output = Option<NodeId>> + Send;
 
+    /// What each node says of itself (`result[i]` is node i's answer,
+    /// `None` when it did not answer), for faults that watch the cluster
+    /// (`figure8`). Empty when the protocol has no such call.
+    fn views(&self) -> impl Future<Output = Vec<Option<nemesis::NodeView>>> + Send {
+        async { Vec::new() }
+    }
+
     /// The node's committed log from index `from` on, at most `max_entries`
     /// entries, or `None` when the node did not answer or the protocol has
     /// no such call.

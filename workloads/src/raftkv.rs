@@ -265,6 +265,20 @@ impl Client for RaftkvClient {
         choose_leader(&statuses, |id| self.node_of(id))
     }
 
+    async fn views(&self) -> Vec<Option<nemesis::NodeView>> {
+        let statuses = join_all(NodeId::all(self.nodes()).map(|n| self.status(n)).collect()).await;
+        statuses
+            .into_iter()
+            .map(|status| {
+                status.map(|status| nemesis::NodeView {
+                    leader: status.role == "leader",
+                    term: status.term,
+                    commit: status.commit_index,
+                })
+            })
+            .collect()
+    }
+
     async fn committed_log(&self, node: NodeId, from: u64, max_entries: usize) -> Option<LogPage> {
         let mut page = LogPage::default();
         let mut from = from.max(1);

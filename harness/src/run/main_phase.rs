@@ -65,6 +65,20 @@ fn describe(event: &NemesisEvent) -> String {
     format!("{} {how} [{}]", event.f.as_str(), nodes.join(" "))
 }
 
+/// The nodes' own account of who leads and what they committed, for
+/// leader-watching faults (`figure8`), asked through the target's client.
+struct ClientObserver<C>(Arc<C>);
+
+impl<C: Client> nemesis::Observe for ClientObserver<C> {
+    fn observe(
+        &self,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Vec<Option<nemesis::NodeView>>> + Send + '_>,
+    > {
+        Box::pin(self.0.views())
+    }
+}
+
 fn record_nemesis(history: &HistoryWriter, faults: &Mutex<FaultLog>, event: &NemesisEvent) {
     history.record(Event {
         index: 0,
@@ -296,7 +310,8 @@ async fn drive_cluster<C: Client>(
             Arc::clone(&cluster.network),
             Schedule::new(plan.mix.clone(), plan.nodes, seed ^ NEMESIS_SALT),
             epoch,
-        );
+        )
+        .with_observer(Arc::new(ClientObserver(Arc::clone(&client))));
         let history = Arc::clone(&history);
         let faults = Arc::clone(&faults);
         let client = Arc::clone(&client);
