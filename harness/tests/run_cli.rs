@@ -288,6 +288,14 @@ fn bad_options_are_exit_3_before_anything_starts() {
             "not supported on etcd",
         ),
         (vec!["--read-mode", "serializable"], "for etcd targets"),
+        (
+            vec!["--target", "etcd", "--nemesis", "partition,figure8"],
+            "only raftkv's",
+        ),
+        (
+            vec!["--nodes", "2", "--nemesis", "figure8"],
+            "at least 3 nodes",
+        ),
     ] {
         let run = run(store.path(), &args);
         assert_eq!(run.code, Some(3), "{args:?}: {}", run.explain());

@@ -16,7 +16,9 @@
 //! - [`FaultMix`] (`fault`): the `--nemesis` list.
 //! - [`Schedule`], [`Fault`] (`schedule`): the seeded plan of faults.
 //! - [`Nemesis`], [`NemesisEvent`] (`nemesis`): apply, undo, `heal_all`, and
-//!   the serializable description of every action for the history.
+//!   the serializable description of every action for the history; with an
+//!   [`Observe`] (what each node says of itself, [`NodeView`]) it also plays
+//!   `figure8`, which acts on who leads and what they commit.
 //!
 //! Node ids are [`NodeId`]: a zero-based index, written `n1`, `n2`, ...
 

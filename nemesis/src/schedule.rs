@@ -312,6 +312,7 @@ mod tests {
                         Some(Fault::Pause { .. }) => "pause",
                         Some(Fault::Stall { .. }) => "stall",
                         Some(Fault::Crash { .. }) => "crash",
+                        Some(Fault::Figure8) => "figure8",
                         None => "none",
                     })
                     .collect();

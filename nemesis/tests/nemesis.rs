@@ -328,3 +328,143 @@ async fn a_crash_kills_and_restarts_at_once_leaving_nothing_to_undo() {
     assert_eq!(next.first().map(|event| event.f), Some(Action::Kill));
     supervisor.teardown();
 }
+
+/// A cluster that answers the way Raft would to the cuts `figure8` makes,
+/// read off the network: a node cut off alone is never the leader; whoever
+/// can reach a majority leads the term the script gives it. n1 leads at
+/// first; n2 wins when n1 is cut off; n1 wins again (and then commits
+/// one more entry) when n2 is cut off; n2 wins when n1 is cut off again.
+struct ScriptedCluster {
+    network: Arc<Network>,
+    polls_as_leader_again: std::sync::atomic::AtomicU64,
+}
+
+impl nemesis::Observe for ScriptedCluster {
+    fn observe(
+        &self,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Vec<Option<nemesis::NodeView>>> + Send + '_>,
+    > {
+        Box::pin(async move {
+            let cut = self.network.cut_links();
+            let alone = |node: NodeId| links_of(node, 3).is_subset(&cut);
+            let view = |leader: bool, term: u64, commit: u64| {
+                Some(nemesis::NodeView {
+                    leader,
+                    term,
+                    commit,
+                })
+            };
+            let (n1, n2) = (NodeId(0), NodeId(1));
+            let leads = match (alone(n1), alone(n2)) {
+                (false, false) => (n1, 1, 10),
+                (true, false) => {
+                    // Before n2 was ever cut off: term 2; after: term 4.
+                    let again = self
+                        .polls_as_leader_again
+                        .load(std::sync::atomic::Ordering::SeqCst);
+                    (n2, if again == 0 { 2 } else { 4 }, 10)
+                }
+                (false, true) => {
+                    let polls = self
+                        .polls_as_leader_again
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    (n1, 3, if polls < 3 { 10 } else { 11 })
+                }
+                (true, true) => return vec![view(false, 3, 10); 3],
+            };
+            (0..3)
+                .map(|index| {
+                    let node = NodeId(index);
+                    view(node == leads.0, leads.1, leads.2)
+                })
+                .collect()
+        })
+    }
+}
+
+#[tokio::test]
+async fn figure8_cuts_each_new_leader_at_its_moment_and_leaves_the_old_one_cut_off() {
+    let root = tempfile::tempdir().expect("a temp dir");
+    let supervisor = tick_cluster(root.path(), 3);
+    supervisor.start_all().await.expect("tick nodes start");
+    let network = Arc::new(Network::new(NetworkOptions::default()));
+    let observer = Arc::new(ScriptedCluster {
+        network: Arc::clone(&network),
+        polls_as_leader_again: std::sync::atomic::AtomicU64::new(0),
+    });
+    let mut nemesis = Nemesis::new(
+        Arc::clone(&supervisor),
+        Arc::clone(&network),
+        Schedule::new("figure8".parse().expect("a valid mix"), 3, 1),
+        Instant::now(),
+    )
+    .with_observer(observer);
+    let (n1, n2, n3) = (NodeId(0), NodeId(1), NodeId(2));
+
+    let events = nemesis.step(Some(n1)).await;
+    assert!(
+        events.iter().all(|event| event.errors.is_empty()),
+        "{events:#?}"
+    );
+    let cuts: Vec<Vec<Vec<NodeId>>> = events
+        .iter()
+        .filter(|event| event.f == Action::Partition)
+        .map(|event| event.groups.clone())
+        .collect();
+    assert_eq!(
+        cuts,
+        vec![
+            vec![vec![n1], vec![n2, n3]],
+            vec![vec![n1], vec![n2], vec![n3]],
+            vec![vec![n2], vec![n1, n3]],
+            vec![vec![n1], vec![n2], vec![n3]],
+            vec![vec![n1], vec![n2, n3]],
+        ],
+        "{events:#?}"
+    );
+    let delays: Vec<(Vec<Link>, Option<u64>)> = events
+        .iter()
+        .filter(|event| event.f == Action::Delay)
+        .map(|event| (event.links.clone(), event.delay_ms))
+        .collect();
+    assert_eq!(
+        delays,
+        vec![
+            (vec![Link::new(n2, n3), Link::new(n3, n2)], Some(100)),
+            (vec![Link::new(n2, n3), Link::new(n3, n2)], Some(0)),
+            (vec![Link::new(n1, n3)], Some(100)),
+            (vec![Link::new(n1, n3)], Some(0)),
+        ],
+        "only the links that carry a new leader's first entries are slowed, and all are restored"
+    );
+    assert_eq!(
+        network.cut_links(),
+        links_of(n1, 3),
+        "the old leader stays cut off"
+    );
+    assert!(nemesis.is_faulty());
+
+    let events = nemesis.step(None).await;
+    assert_eq!(
+        events.iter().map(|event| event.f).collect::<Vec<_>>(),
+        vec![Action::Heal]
+    );
+    assert!(network.cut_links().is_empty());
+    assert!(!nemesis.is_faulty());
+}
+
+#[tokio::test]
+async fn figure8_without_a_view_of_the_cluster_says_why_and_changes_nothing() {
+    let root = tempfile::tempdir().expect("a temp dir");
+    let (_supervisor, network, mut nemesis) = started_nemesis(root.path(), "figure8", 1).await;
+    let events = nemesis.step(None).await;
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert!(
+        events[0].errors[0].contains("who leads"),
+        "{:?}",
+        events[0].errors
+    );
+    assert!(network.cut_links().is_empty());
+    assert!(!nemesis.is_faulty());
+}

@@ -308,6 +308,59 @@ async fn a_delayed_link_adds_its_delay() {
 }
 
 #[tokio::test]
+async fn a_delayed_link_is_a_delay_line_not_a_queue() {
+    // Messages sent 200 ms apart through a 500 ms link each arrive 500 ms
+    // after they were sent, apart as they were sent. A proxy that slept per
+    // chunk would forward one chunk per delay: the second and third would
+    // arrive together, 800 and 600 ms after they were sent.
+    const DELAY: Duration = Duration::from_millis(500);
+    const GAP: Duration = Duration::from_millis(200);
+    let (server, mut received) = talking_server().await;
+    let network = Network::new(NetworkOptions::default());
+    let proxy = network.link_proxy(N1, N2, server).await.expect("a proxy");
+    network.set_delay(
+        Link::new(N1, N2),
+        Some(Delay {
+            fixed: DELAY,
+            jitter: Duration::ZERO,
+        }),
+    );
+    let mut stream = TcpStream::connect(proxy).await.expect("the proxy accepts");
+    let sender = tokio::spawn(async move {
+        let mut sent = Vec::new();
+        for message in [b"m0", b"m1", b"m2", b"m3"] {
+            sent.push(Instant::now());
+            stream.write_all(message).await.expect("loopback write");
+            tokio::time::sleep(GAP).await;
+        }
+        (sent, stream)
+    });
+    // Arrivals are stamped as they come, while the sender is still sending.
+    let mut arrived = Vec::new();
+    let mut bytes = Vec::new();
+    while arrived.len() < 4 {
+        let chunk = within(PATIENCE, "a delayed message", received.recv())
+            .await
+            .expect("the message arrives");
+        for _ in 0..chunk.len() / 2 {
+            arrived.push(Instant::now());
+        }
+        bytes.extend(chunk);
+    }
+    assert_eq!(bytes, b"m0m1m2m3", "in order, nothing lost");
+    let (sent, _stream) = sender.await.expect("the sender ends");
+    for (index, (sent, arrived)) in sent.iter().zip(&arrived).enumerate() {
+        let latency = arrived.duration_since(*sent);
+        // Never early; late by far less than one more delay (a queue adds
+        // 100 ms or more to every message but the first).
+        assert!(
+            latency >= DELAY - Duration::from_millis(5) && latency < DELAY + GAP,
+            "message {index} took {latency:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn rejects_upstreams_off_loopback() {
     let network = Network::new(NetworkOptions::default());
     let outside: SocketAddr = "10.1.2.3:80".parse().expect("an address");

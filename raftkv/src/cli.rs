@@ -336,6 +336,18 @@ mod tests {
     }
 
     #[test]
+    fn entries_per_message_default_to_512_and_must_be_at_least_one() {
+        assert_eq!(args(&[]).expect("no flags").max_entries_per_message, 512);
+        let one = args(&["--max-entries-per-message", "1"]).expect("1 is allowed");
+        assert_eq!(one.max_entries_per_message, 1);
+        let error = args(&["--max-entries-per-message", "0"]).expect_err("0 would send nothing");
+        assert!(
+            error.to_string().contains("--max-entries-per-message"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn timing_converts_milliseconds_to_ticks() {
         let timing = args(&["--election-timeout-ms", "300", "--heartbeat-ms", "50"])
             .expect("valid flags parse")

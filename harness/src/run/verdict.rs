@@ -212,16 +212,22 @@ fn anomalies(report: AnomalyReport, history: Option<&History>) -> Judged {
         .take(5)
         .map(|anomaly| format!("{}: {}", anomaly.kind.as_str(), anomaly.explanation))
         .collect();
-    let detection_ns = report.anomalies.first().and_then(|anomaly| {
-        anomaly.time.or_else(|| {
-            let history = history?;
-            anomaly
-                .ops
-                .iter()
-                .filter_map(|&id| call_time(history, id))
-                .min()
+    // The earliest over every anomaly: a check lists its anomalies by kind
+    // (raftlog: rollbacks before divergences), not by time.
+    let detection_ns = report
+        .anomalies
+        .iter()
+        .filter_map(|anomaly| {
+            anomaly.time.or_else(|| {
+                let history = history?;
+                anomaly
+                    .ops
+                    .iter()
+                    .filter_map(|&id| call_time(history, id))
+                    .min()
+            })
         })
-    });
+        .min();
     Judged {
         result: CheckResult {
             name: report.check.clone(),

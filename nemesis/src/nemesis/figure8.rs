@@ -15,7 +15,8 @@
 //!    off too: its first entry of that term is still in a slowed link, and
 //!    the cut drops it. `x`'s log now ends in an entry nobody else has, of
 //!    a later term than `a`'s.
-//! 3. `a` and the rest talk again, `a`'s links to them slowed: `a` wins the
+//! 3. `a` and just enough of the rest for a majority talk again (more could
+//!    elect one of their own), `a`'s links to them slowed: `a` wins the
 //!    next election (its log is the longest of the latest term they know)
 //!    and sends the rest its old entries, then its own first entry. The
 //!    moment `a`'s commit index moves, `a` is cut off again, dropping what
@@ -38,7 +39,7 @@ use std::time::{Duration, Instant};
 use tokio::time::sleep;
 
 use super::{Action, Nemesis, NemesisEvent};
-use crate::{Delay, Link, NodeId, Partition, Shape};
+use crate::{majority, Delay, Link, NodeId, Partition, Shape};
 
 /// What one node says about itself: enough to see who leads and when a
 /// leader commits.
@@ -121,6 +122,9 @@ impl Nemesis {
             return Err(format!("figure8 needs at least 3 nodes, not {count}"));
         }
         let views = observer.observe().await;
+        if views.iter().all(Option::is_none) {
+            return Err("figure8: no node reported its status (role, term, commit index)".into());
+        }
         let (a, a_view) = leader_of(&views).ok_or("figure8: no leader to start from")?;
         let rest: Vec<NodeId> = NodeId::all(count).filter(|&node| node != a).collect();
 
@@ -146,14 +150,22 @@ impl Nemesis {
         let others: Vec<NodeId> = rest.iter().copied().filter(|&node| node != x).collect();
         events.push(self.cut_groups(count, vec![vec![a], vec![x], others.clone()]));
 
-        // 3. The old leader and the others again, its links to them slowed.
+        // 3. The old leader and just enough others for a majority (so that
+        //    they cannot elect one of their own without its vote), its links
+        //    to them slowed; any further others wait alone.
+        let quorum = majority(count);
+        let (followers, waiting) = others.split_at((quorum - 1).min(others.len()));
         events.push(self.set_slow(slowed, None));
-        let outward: Vec<Link> = others.iter().map(|&to| Link::new(a, to)).collect();
+        let outward: Vec<Link> = followers.iter().map(|&to| Link::new(a, to)).collect();
         events.push(self.set_slow(&outward, Some(SLOW)));
         *slowed = outward;
         let mut joined = vec![a];
-        joined.extend(&others);
-        events.push(self.cut_groups(count, vec![vec![x], joined]));
+        joined.extend(followers);
+        let mut groups = vec![vec![x], joined];
+        if !waiting.is_empty() {
+            groups.push(waiting.to_vec());
+        }
+        events.push(self.cut_groups(count, groups));
         let (winner, won) = self
             .wait_for(observer, "a leader after the second one", |views| {
                 leader_of(views).filter(|(_, view)| view.term > x_view.term)
@@ -174,8 +186,8 @@ impl Nemesis {
         events.push(self.set_slow(slowed, None));
         slowed.clear();
 
-        // 4. The second leader and the others again; the old one stays cut
-        //    off until the next step heals.
+        // 4. The second leader and every other node again; the old one
+        //    stays cut off until the next step heals.
         let mut joined = vec![x];
         joined.extend(&others);
         events.push(self.cut_groups(count, vec![vec![a], joined]));
