@@ -50,13 +50,40 @@ fn label(action: &NemesisAction) -> String {
     if let Some(how) = how {
         words.push_str(&format!(" ({how})"));
     }
+    if let Some(ms) = value.get("delay_ms").and_then(Value::as_u64) {
+        // A slowed link, or (0) back to full speed.
+        words.push_str(&if ms == 0 {
+            " (off)".to_owned()
+        } else {
+            format!(" ({ms} ms)")
+        });
+    }
     let groups: Vec<Vec<String>> = value
         .get("groups")
         .and_then(Value::as_array)
         .map(|groups| groups.iter().map(strings).collect())
         .unwrap_or_default();
     let nodes = strings(value.get("nodes").unwrap_or(&Value::Null));
-    if action.f == "partition" && !groups.is_empty() {
+    let links: Vec<String> = value
+        .get("links")
+        .and_then(Value::as_array)
+        .map(|links| {
+            links
+                .iter()
+                .filter_map(|link| {
+                    Some(format!(
+                        "{}→{}",
+                        link.get("from")?.as_str()?,
+                        link.get("to")?.as_str()?
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if action.f == "delay" && !links.is_empty() {
+        words.push_str(": ");
+        words.push_str(&links.join(" "));
+    } else if action.f == "partition" && !groups.is_empty() {
         let parts: Vec<String> = groups.iter().map(|g| g.join(" ")).collect();
         words.push_str(": ");
         words.push_str(&parts.join(" | "));
@@ -191,5 +218,26 @@ mod tests {
         assert_eq!((bands[1].start, bands[1].end), (19, Some(41)));
         assert_eq!(bands[2].end, None, "never resumed");
         assert_eq!(bands[2].label, "pause (one): n1");
+    }
+
+    #[test]
+    fn a_delay_names_its_links_and_latency_and_is_an_instant() {
+        let links = json!([{"from":"n1","to":"n3"},{"from":"n3","to":"n1"}]);
+        let actions = [
+            action(
+                5,
+                "delay",
+                json!({"f":"delay","nodes":["n1","n3"],"links":links,"delay_ms":100,"start_ns":5,"end_ns":5}),
+            ),
+            action(
+                9,
+                "delay",
+                json!({"f":"delay","nodes":["n1","n3"],"links":links,"delay_ms":0,"start_ns":9,"end_ns":9}),
+            ),
+        ];
+        let bands = bands(&actions);
+        assert_eq!(bands[0].label, "delay (100 ms): n1→n3 n3→n1");
+        assert_eq!(bands[1].label, "delay (off): n1→n3 n3→n1");
+        assert_eq!(bands[0].end, Some(5), "an instant, not a band");
     }
 }
