@@ -492,15 +492,7 @@ fn written_value(op: &Op) -> Option<&Value> {
     if !matches!(op.outcome, crate::op::Outcome::Ok(_)) {
         return None;
     }
-    match op.f.as_str() {
-        "write" => Some(&op.input),
-        "cas" => op
-            .input
-            .as_array()
-            .filter(|pair| pair.len() == 2)
-            .map(|pair| &pair[1]),
-        _ => None,
-    }
+    input_value(op)
 }
 
 /// When the op a register search is stuck on is a read, whether it is
@@ -509,6 +501,11 @@ fn written_value(op: &Op) -> Option<&Value> {
 /// began after that and completed before the read was invoked). With
 /// unique values per key (faultline's workloads) that makes the read
 /// stale in every order; the sentence names the ops.
+///
+/// When the write of the value crashed (no completion), the value is known
+/// to be in place once any read returned it; that counts as its completion
+/// when exactly one op (completed or crashed) can have written the value,
+/// so that no other write of it can come later.
 fn stale_read(history: &History, key_ops: &[usize], stuck_on: usize) -> Option<String> {
     let read = &history.ops[stuck_on];
     let crate::op::Outcome::Ok(value) = &read.outcome else {
@@ -556,7 +553,83 @@ fn stale_read(history: &History, key_ops: &[usize], stuck_on: usize) -> Option<S
             ));
         }
     }
-    None
+    // The value's only write: once an op has seen the value in place (the
+    // write completed, or a read returned it), an op that began after that,
+    // saw or set another value, and ended before the read began proves the
+    // value gone for good (no other op can write it back).
+    let ops = || key_ops.iter().map(|&i| &history.ops[i]);
+    let may_write = |op: &Op| {
+        !matches!(op.outcome, crate::op::Outcome::Fail { .. }) && input_value(op) == Some(value)
+    };
+    let mut writers = ops().filter(|op| may_write(op));
+    let (Some(x), None) = (writers.next(), writers.next()) else {
+        return None;
+    };
+    fn returned(op: &Op) -> Option<&Value> {
+        match &op.outcome {
+            crate::op::Outcome::Ok(seen) if op.f == "read" => Some(seen),
+            _ => None,
+        }
+    }
+    let (seen_at, seen) = ops()
+        .filter(|op| written_value(op) == Some(value) || returned(op) == Some(value))
+        .filter_map(|op| op.ret.map(|ret| (ret, op)))
+        .min_by_key(|(ret, _)| *ret)?;
+    let other = |op: &Op| {
+        written_value(op)
+            .or_else(|| returned(op))
+            .filter(|other| *other != value)
+            .is_some()
+    };
+    let gone =
+        ops().find(|z| z.call > seen_at && z.ret.is_some_and(|ret| ret < read.call) && other(z))?;
+    let crashed = if x.ret.is_none() {
+        ", which crashed"
+    } else {
+        ""
+    };
+    let seen_words = if std::ptr::eq(seen, x) {
+        String::new()
+    } else {
+        format!(", {} saw it in place", describe_any(seen))
+    };
+    Some(format!(
+        "This is a stale read: {value} had one write, {}{crashed}{seen_words}, then {} saw it replaced, before the read was invoked.",
+        describe(x),
+        describe_any(gone)
+    ))
+}
+
+/// An op for explanations: a read with what it returned, anything else
+/// with its argument.
+fn describe_any(op: &Op) -> String {
+    let when = op
+        .ret
+        .map(|t| format!(", completed at {}", seconds(t)))
+        .unwrap_or_default();
+    match (&op.outcome, op.f.as_str()) {
+        (crate::op::Outcome::Ok(result), "read") => format!(
+            "read -> {result} by process {} (op {}{when})",
+            op.process, op.id
+        ),
+        _ => format!(
+            "{} {} by process {} (op {}{when})",
+            op.f, op.input, op.process, op.id
+        ),
+    }
+}
+
+/// The value a write or cas would write, whatever its outcome.
+fn input_value(op: &Op) -> Option<&Value> {
+    match op.f.as_str() {
+        "write" => Some(&op.input),
+        "cas" => op
+            .input
+            .as_array()
+            .filter(|pair| pair.len() == 2)
+            .map(|pair| &pair[1]),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -594,6 +667,98 @@ mod tests {
         assert_eq!(v.kind.as_deref(), Some("stale-read"));
         assert!(v.explanation.contains("stale read"), "{}", v.explanation);
         assert!(v.explanation.contains("op 0") && v.explanation.contains("op 2"));
+    }
+
+    #[test]
+    fn names_a_read_of_a_crashed_write_stale_once_another_read_saw_it_overwritten() {
+        // write 1 crashes; a read returns 1 (so 1 was in place); write 2
+        // runs after that read and completes; then a read returns 1.
+        let v = violation(concat!(
+            r#"{"index":0,"process":0,"type":"invoke","f":"write","key":"k","value":1}"#,
+            "\n",
+            r#"{"index":1,"process":0,"type":"info","f":"write","key":"k","value":1}"#,
+            "\n",
+            r#"{"index":2,"process":3,"type":"invoke","f":"read","key":"k","value":null}"#,
+            "\n",
+            r#"{"index":3,"process":3,"type":"ok","f":"read","key":"k","value":1}"#,
+            "\n",
+            r#"{"index":4,"process":1,"type":"invoke","f":"write","key":"k","value":2}"#,
+            "\n",
+            r#"{"index":5,"process":1,"type":"ok","f":"write","key":"k","value":2}"#,
+            "\n",
+            r#"{"index":6,"process":2,"type":"invoke","f":"read","key":"k","value":null}"#,
+            "\n",
+            r#"{"index":7,"process":2,"type":"ok","f":"read","key":"k","value":1}"#,
+            "\n",
+        ));
+        assert_eq!(v.kind.as_deref(), Some("stale-read"), "{}", v.explanation);
+        assert!(v.explanation.contains("crashed"), "{}", v.explanation);
+    }
+
+    #[test]
+    fn names_a_read_stale_when_a_read_in_between_saw_another_value() {
+        // write 1 completes; write 2 crashes, but a read returns 2 after
+        // write 1 completed; then a read returns 1 (the lease-read pattern:
+        // a deposed leader answers from its old state).
+        let v = violation(concat!(
+            r#"{"index":0,"process":0,"type":"invoke","f":"write","key":"k","value":1}"#,
+            "\n",
+            r#"{"index":1,"process":0,"type":"ok","f":"write","key":"k","value":1}"#,
+            "\n",
+            r#"{"index":2,"process":1,"type":"invoke","f":"write","key":"k","value":2}"#,
+            "\n",
+            r#"{"index":3,"process":1,"type":"info","f":"write","key":"k","value":2}"#,
+            "\n",
+            r#"{"index":4,"process":3,"type":"invoke","f":"read","key":"k","value":null}"#,
+            "\n",
+            r#"{"index":5,"process":3,"type":"ok","f":"read","key":"k","value":2}"#,
+            "\n",
+            r#"{"index":6,"process":2,"type":"invoke","f":"read","key":"k","value":null}"#,
+            "\n",
+            r#"{"index":7,"process":2,"type":"ok","f":"read","key":"k","value":1}"#,
+            "\n",
+        ));
+        assert_eq!(v.kind.as_deref(), Some("stale-read"), "{}", v.explanation);
+        assert!(v.explanation.contains("read -> 2"), "{}", v.explanation);
+    }
+
+    #[test]
+    fn a_crashed_write_proves_nothing_when_its_value_has_another_writer() {
+        // The history above plus a second crashed write of 1, invoked before
+        // the last read: it may take effect after write 2, so reading 1 is
+        // not provably stale (here it is even linearizable).
+        let lines = [
+            r#"{"index":0,"process":0,"type":"invoke","f":"write","key":"k","value":1}"#,
+            r#"{"index":1,"process":0,"type":"info","f":"write","key":"k","value":1}"#,
+            r#"{"index":2,"process":3,"type":"invoke","f":"read","key":"k","value":null}"#,
+            r#"{"index":3,"process":3,"type":"ok","f":"read","key":"k","value":1}"#,
+            r#"{"index":4,"process":1,"type":"invoke","f":"write","key":"k","value":2}"#,
+            r#"{"index":5,"process":1,"type":"ok","f":"write","key":"k","value":2}"#,
+            r#"{"index":6,"process":4,"type":"invoke","f":"write","key":"k","value":1}"#,
+            r#"{"index":7,"process":2,"type":"invoke","f":"read","key":"k","value":null}"#,
+            r#"{"index":8,"process":2,"type":"ok","f":"read","key":"k","value":1}"#,
+            r#"{"index":9,"process":4,"type":"info","f":"write","key":"k","value":1}"#,
+        ];
+        let stale = |lines: &[&str]| {
+            let (history, _) =
+                crate::format::read(&lines.join("\n"), "test", Some(crate::Format::Jsonl))
+                    .expect("valid jsonl");
+            let key_ops: Vec<usize> = (0..history.ops.len()).collect();
+            let last_read = key_ops
+                .iter()
+                .copied()
+                .filter(|&i| history.ops[i].f == "read")
+                .max_by_key(|&i| history.ops[i].call)
+                .expect("two reads");
+            stale_read(&history, &key_ops, last_read)
+        };
+        assert_eq!(stale(&lines), None);
+        let one_writer: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|line| !line.contains(r#""process":4"#))
+            .collect();
+        assert!(stale(&one_writer).is_some_and(|words| words.contains("crashed")));
     }
 
     #[test]
