@@ -14,7 +14,9 @@ data=${FAULTLINE_TESTDATA:-../shared/data}
 [ -d "$data/porcupine" ] || { echo "missing $data/porcupine" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
 cargo build --release -q -p harness
-bin=$(pwd)/${CARGO_TARGET_DIR:-target}/release/faultline
+target_dir=${CARGO_TARGET_DIR:-target}
+[[ $target_dir = /* ]] || target_dir=$(pwd)/$target_dir
+bin=$target_dir/release/faultline
 work=${WORK:-$(mktemp -d)}
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 row() {

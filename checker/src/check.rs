@@ -243,7 +243,12 @@ pub(crate) fn import_by_key<M: Import>(
 ) -> Result<ByKey<M>> {
     let mut by_key: ByKey<M> = BTreeMap::new();
     for (index, op) in history.ops.iter().enumerate() {
-        let entry = by_key.entry(op.key.clone()).or_default();
+        // Looked up by reference first: cloning the key for every op would
+        // allocate (and free) a string per op.
+        let entry = match by_key.get_mut(op.key.as_str()) {
+            Some(entry) => entry,
+            None => by_key.entry(op.key.clone()).or_default(),
+        };
         entry.0 += 1;
         let imported = model.import(op).map_err(|reason| Error::ModelMismatch {
             source_name: source_name.to_string(),

@@ -7,8 +7,7 @@ mod jepsen_edn;
 mod jsonl;
 mod porcupine;
 
-use std::collections::HashMap;
-
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -151,7 +150,7 @@ pub(crate) enum Completion {
 pub(crate) struct Pairer<'a> {
     source_name: &'a str,
     ops: Vec<Op>,
-    open: HashMap<u64, usize>,
+    open: FxHashMap<u64, usize>,
 }
 
 /// An invoke, as read from a line.
@@ -169,10 +168,16 @@ pub(crate) struct Invoke {
 
 impl<'a> Pairer<'a> {
     pub fn new(source_name: &'a str) -> Self {
+        Self::with_capacity(source_name, 0)
+    }
+
+    /// A pairer that expects about `ops` operations (so a large history
+    /// does not grow, and copy, its op list a dozen times).
+    pub fn with_capacity(source_name: &'a str, ops: usize) -> Self {
         Pairer {
             source_name,
-            ops: Vec::new(),
-            open: HashMap::new(),
+            ops: Vec::with_capacity(ops),
+            open: FxHashMap::default(),
         }
     }
 
