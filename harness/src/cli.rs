@@ -182,8 +182,8 @@ pub struct RunArgs {
     /// partition[:one|halves|ring|bridge|leader|oneway], pause[:one|minority|
     /// majority|leader|all], kill[:...], stall[:...] (pause and cut off;
     /// wakes up still cut off), crash[:...] (kill and restart at once),
-    /// figure8 (the Raft paper's Figure 8, played by watching the leader;
-    /// raftkv only); `none` for no faults.
+    /// figure8 (the Raft paper's Figure 8, played by watching each node's
+    /// term, role and commit index); `none` for no faults.
     #[arg(long, default_value = "partition,pause,kill")]
     pub nemesis: String,
     /// Time between a fault and its heal, and between a heal and the next fault.

@@ -289,10 +289,6 @@ fn bad_options_are_exit_3_before_anything_starts() {
         ),
         (vec!["--read-mode", "serializable"], "for etcd targets"),
         (
-            vec!["--target", "etcd", "--nemesis", "partition,figure8"],
-            "only raftkv's",
-        ),
-        (
             vec!["--nodes", "2", "--nemesis", "figure8"],
             "at least 3 nodes",
         ),

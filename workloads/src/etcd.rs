@@ -24,6 +24,9 @@ pub use revisions::MAX_REVISION_READS;
 
 /// How long each `POST /v3/maintenance/status` of [`Client::leader`] may take.
 const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long each `GET /debug/vars` of [`Client::views`] may take: figure8
+/// asks every few milliseconds and must see a new leader within tens.
+const VIEW_TIMEOUT: Duration = Duration::from_millis(300);
 /// How long the member list [`Client::leader`] may need takes at most: with
 /// the statuses, under the nemesis's 1 s limit on a leader question.
 const MEMBER_LIST_TIMEOUT: Duration = Duration::from_millis(400);
@@ -228,6 +231,21 @@ impl EtcdClient {
             *slot = Some(status.member_id);
         }
         Some(status)
+    }
+
+    /// What node `node`'s raft library says of itself, from the
+    /// `raft.status` of `GET /debug/vars` (etcd's expvar page on the client
+    /// port): its current term, commit index and role. The status call's
+    /// `raftTerm` will not do: it is the term of the last applied entry,
+    /// which reaches a new leader's term only once its first entry commits,
+    /// the very moment figure8 must get ahead of.
+    pub async fn raft_view(&self, node: NodeId) -> Option<nemesis::NodeView> {
+        let url = self.url(node, "/debug/vars")?;
+        let response = self.http.get(url).timeout(VIEW_TIMEOUT).send().await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        parse_raft_status(&response.bytes().await.ok()?)
     }
 
     /// Learns every node's member id from `node`'s member list, matching
@@ -521,6 +539,15 @@ impl Client for EtcdClient {
         choose_leader(&statuses, |id| self.node_of(id))
     }
 
+    async fn views(&self) -> Vec<Option<nemesis::NodeView>> {
+        join_all(
+            NodeId::all(self.nodes())
+                .map(|node| self.raft_view(node))
+                .collect(),
+        )
+        .await
+    }
+
     async fn committed_log(&self, _: NodeId, _: u64, _: usize) -> Option<LogPage> {
         // etcd's gateway lists no committed raft entries.
         None
@@ -700,6 +727,18 @@ fn parse_status(bytes: &[u8]) -> Option<EtcdStatus> {
     })
 }
 
+/// The `raft.status` of an expvar page as a [`nemesis::NodeView`], if it
+/// has one.
+fn parse_raft_status(bytes: &[u8]) -> Option<nemesis::NodeView> {
+    let vars: VarsBody = serde_json::from_slice(bytes).ok()?;
+    let raft = vars.raft?;
+    Some(nemesis::NodeView {
+        leader: raft.state == "StateLeader",
+        term: raft.term,
+        commit: raft.commit,
+    })
+}
+
 /// A proto3 64-bit integer: JSON strings in the gateway's answers
 /// (`"revision": "42"`), numbers accepted too.
 fn proto_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
@@ -740,6 +779,22 @@ struct StatusBody {
     raft_index: u64,
     #[serde(default)]
     errors: Vec<String>,
+}
+
+/// `GET /debug/vars`: Go's expvar page; etcd publishes its raft node's
+/// status there (`term`, `commit`, `raftState` and more, as JSON numbers).
+#[derive(Debug, Deserialize)]
+struct VarsBody {
+    #[serde(default, rename = "raft.status")]
+    raft: Option<RaftStatusBody>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RaftStatusBody {
+    term: u64,
+    commit: u64,
+    #[serde(rename = "raftState")]
+    state: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -752,3 +752,52 @@ async fn acknowledged_writes_read_back_at_their_revisions() {
     );
     cluster.teardown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_name_the_leader_its_term_and_a_commit_index_that_moves_with_writes() {
+    let cluster = start_cluster().await;
+    let client = cluster.client(ReadMode::Linearizable);
+    let leader = wait_for_leader(&client).await;
+    // Followers learn the leader's term and commit index from its
+    // heartbeats (every 10 ms): wait until every node agrees.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let views = loop {
+        let views = client.views().await;
+        let term = views[leader.index()].map(|view| view.term);
+        if views
+            .iter()
+            .all(|view| view.is_some() && view.map(|v| v.term) == term)
+        {
+            break views;
+        }
+        assert!(Instant::now() < deadline, "views never agreed: {views:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let views: Vec<nemesis::NodeView> = views.into_iter().flatten().collect();
+    let leaders: Vec<usize> = (0..NODES).filter(|&i| views[i].leader).collect();
+    assert_eq!(leaders, vec![leader.index()], "{views:?}");
+    let before = views[leader.index()].commit;
+    assert!(
+        before >= 1,
+        "a leader has committed at least its first entry: {views:?}"
+    );
+
+    let write = OpRequest {
+        workload: Workload::Register,
+        f: "write".to_string(),
+        key: "r-views".to_string(),
+        value: Value::from(1),
+    };
+    for _ in 0..3 {
+        let answer = client.invoke(leader, &write).await;
+        assert_eq!(answer.completion, Completion::Ok(Value::from(1)));
+    }
+    let after = client.views().await[leader.index()]
+        .expect("the leader answers")
+        .commit;
+    assert!(
+        after >= before + 3,
+        "commit {before} -> {after} after 3 writes"
+    );
+    cluster.teardown();
+}

@@ -102,14 +102,6 @@ impl Plan {
             .nemesis
             .parse()
             .with_context(|| format!("--nemesis {:?}", args.nemesis))?;
-        if target.protocol == Protocol::Etcd && mix.0.contains(&nemesis::FaultSpec::Figure8) {
-            bail!(
-                "--nemesis {:?}: figure8 watches each node's commit index, which only raftkv's \
-                 protocol reports (GET /status); etcd targets take partition, pause, kill, \
-                 stall and crash",
-                args.nemesis
-            );
-        }
         if mix.0.contains(&nemesis::FaultSpec::Figure8) && args.nodes < 3 {
             bail!(
                 "--nemesis {:?}: figure8 needs at least 3 nodes, not {}",

@@ -717,6 +717,83 @@ fn status_answers_parse_with_string_numbers_and_missing_fields() {
     assert_eq!(parse_status(br#"{"header":{"member_id":"x1"}}"#), None);
 }
 
+#[test]
+fn the_raft_status_of_the_expvar_page_is_a_node_view() {
+    // etcd 3.4.23's /debug/vars, memstats cut short.
+    let leader = br#"{"cmdline": ["etcd", "--name", "n1"], "file_descriptor_limit": 1048576,
+        "memstats": {"Alloc": 9120336, "BySize": [{"Size": 0, "Mallocs": 0, "Frees": 0}]},
+        "raft.status": {"id":"bdae9bbc11dd390d","term":7,"vote":"bdae9bbc11dd390d","commit":41,
+        "lead":"bdae9bbc11dd390d","raftState":"StateLeader","applied":41,
+        "progress":{"bdae9bbc11dd390d":{"match":41,"next":42,"state":"StateReplicate"}},
+        "leadtransferee":"0"}}"#;
+    assert_eq!(
+        parse_raft_status(leader),
+        Some(nemesis::NodeView {
+            leader: true,
+            term: 7,
+            commit: 41
+        })
+    );
+    for state in ["StateFollower", "StateCandidate", "StatePreCandidate"] {
+        let body =
+            format!(r#"{{"raft.status": {{"term": 8, "commit": 40, "raftState": "{state}"}}}}"#);
+        assert_eq!(
+            parse_raft_status(body.as_bytes()),
+            Some(nemesis::NodeView {
+                leader: false,
+                term: 8,
+                commit: 40
+            }),
+            "{state}"
+        );
+    }
+    // A page without raft.status (another program), or not JSON: no view.
+    assert_eq!(parse_raft_status(br#"{"cmdline": ["x"]}"#), None);
+    assert_eq!(parse_raft_status(b"404 page not found"), None);
+}
+
+#[tokio::test]
+async fn views_ask_each_node_for_its_expvar_page_and_leave_silent_nodes_out() {
+    let answering = fake_gateway(Duration::ZERO, |path, _| match path {
+        "/debug/vars" => (
+            200,
+            json!({"raft.status": {"term": 3, "commit": 12, "raftState": "StateLeader"}}),
+        ),
+        _ => (404, json!({})),
+    })
+    .await;
+    let broken = fake_gateway(Duration::ZERO, |_, _| (500, json!({}))).await;
+    let slow = fake_gateway(Duration::from_secs(5), |_, _| {
+        (
+            200,
+            json!({"raft.status": {"term": 3, "commit": 12, "raftState": "StateFollower"}}),
+        )
+    })
+    .await;
+    let client = client(&[&answering, &broken, &slow], ReadMode::Linearizable);
+    let started = std::time::Instant::now();
+    let views = client.views().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "a slow node held the views up for {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        views,
+        vec![
+            Some(nemesis::NodeView {
+                leader: true,
+                term: 3,
+                commit: 12
+            }),
+            None,
+            None
+        ]
+    );
+    assert_eq!(answering.last().path, "/debug/vars");
+    assert_eq!(broken.last().path, "/debug/vars");
+}
+
 fn status(member_id: u64, leader: Option<u64>, raft_term: u64) -> Option<EtcdStatus> {
     Some(EtcdStatus {
         member_id,
