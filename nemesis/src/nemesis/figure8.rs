@@ -146,7 +146,15 @@ impl Nemesis {
             .wait_for(observer, "a new leader among the others", |views| {
                 leader_of(views).filter(|(node, view)| *node != a && view.term > a_view.term)
             })
-            .await?;
+            .await
+            .map_err(|error| {
+                // The likeliest cause, and the one a user can fix.
+                format!(
+                    "{error} (their links are {} ms slower: with an election timeout near \
+                     that, no election ends; see docs/nemesis.md, figure8)",
+                    SLOW.as_millis()
+                )
+            })?;
         let others: Vec<NodeId> = rest.iter().copied().filter(|&node| node != x).collect();
         events.push(self.cut_groups(count, vec![vec![a], vec![x], others.clone()]));
 
