@@ -239,7 +239,7 @@ impl EtcdClient {
     /// `raftTerm` will not do: it is the term of the last applied entry,
     /// which reaches a new leader's term only once its first entry commits,
     /// the very moment figure8 must get ahead of.
-    pub async fn raft_view(&self, node: NodeId) -> Option<nemesis::NodeView> {
+    async fn raft_view(&self, node: NodeId) -> Option<nemesis::NodeView> {
         let url = self.url(node, "/debug/vars")?;
         let response = self.http.get(url).timeout(VIEW_TIMEOUT).send().await.ok()?;
         if !response.status().is_success() {

@@ -45,7 +45,6 @@ enum Parsed {
     Invoke(Invoke),
     Complete {
         process: u64,
-        name: &'static str,
         completion: Completion,
         time: u64,
     },
@@ -74,9 +73,16 @@ pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
     let mut rest = text;
     let mut first_line = 1u64;
     while !rest.is_empty() {
-        let window_end = memchr::memchr_iter(b'\n', rest.as_bytes())
-            .nth(WINDOW_LINES - 1)
-            .map_or(rest.len(), |newline| newline + 1);
+        // A full window ends at its WINDOW_LINES-th newline; the last one
+        // holds the rest (and its own count of newlines).
+        let (window_end, window_lines) =
+            match memchr::memchr_iter(b'\n', rest.as_bytes()).nth(WINDOW_LINES - 1) {
+                Some(newline) => (newline + 1, WINDOW_LINES as u64),
+                None => (
+                    rest.len(),
+                    memchr::memchr_iter(b'\n', rest.as_bytes()).count() as u64,
+                ),
+            };
         let (window, after) = rest.split_at(window_end);
         let last = after.is_empty();
         // The halves split at the newline nearest the middle.
@@ -91,7 +97,7 @@ pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
         );
         pair(&mut pairer, head, &mut warnings)?;
         pair(&mut pairer, tail, &mut warnings)?;
-        first_line += memchr::memchr_iter(b'\n', window.as_bytes()).count() as u64;
+        first_line += window_lines;
         rest = after;
     }
     Ok(pairer.finish(warnings))
@@ -104,10 +110,17 @@ fn pair(pairer: &mut Pairer, slice: Slice, warnings: &mut Vec<String>) -> Result
             Parsed::Invoke(invoke) => pairer.invoke(invoke)?,
             Parsed::Complete {
                 process,
-                name,
                 completion,
                 time,
-            } => pairer.complete(process, name, completion, line, Some(time), line)?,
+            } => {
+                // A jsonl completion's kind follows from how it ends.
+                let name = match completion {
+                    Completion::Ok(_) => "ok",
+                    Completion::Fail { .. } => "fail",
+                    Completion::Unknown { .. } => "info",
+                };
+                pairer.complete(process, name, completion, line, Some(time), line)?
+            }
         }
     }
     if let Some(error) = slice.error {
@@ -164,13 +177,11 @@ fn parse(text: &str, first_line: u64, torn_possible: bool, source_name: &str) ->
             }),
             EventType::Ok => Parsed::Complete {
                 process,
-                name: "ok",
                 completion: Completion::Ok(event.value),
                 time: event.time,
             },
             EventType::Fail => Parsed::Complete {
                 process,
-                name: "fail",
                 completion: Completion::Fail {
                     observation: event.f == "cas"
                         && event.error.as_deref() == Some(Event::MISMATCH),
@@ -179,7 +190,6 @@ fn parse(text: &str, first_line: u64, torn_possible: bool, source_name: &str) ->
             },
             EventType::Info => Parsed::Complete {
                 process,
-                name: "info",
                 completion: Completion::Unknown { keep_ret: false },
                 time: event.time,
             },
