@@ -27,4 +27,4 @@ fi
 command -v etcd >/dev/null || fail "etcd is still missing after the install"
 command -v chromium >/dev/null || fail "chromium is still missing after the install"
 
-cargo test --workspace "$@"
+cargo test --workspace --release "$@"
