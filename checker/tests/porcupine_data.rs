@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use checker::{check, format, witness, CheckOptions, Format, ModelKind, Verdict};
 
-/// Linearizable etcd logs, from ../shared/data/porcupine/README.md; every
+/// Linearizable etcd logs, from the corpus's porcupine/README.md; every
 /// other non-empty log is not linearizable.
 const ETCD_OK: [u32; 23] = [
     2, 5, 7, 18, 25, 31, 38, 45, 48, 49, 51, 53, 56, 67, 75, 76, 80, 87, 92, 98, 100, 101, 102,
@@ -41,7 +41,12 @@ fn check_file(path: &std::path::Path, format: Format, model: ModelKind, expected
 
 #[test]
 fn etcd_logs_get_porcupines_verdicts_with_valid_witnesses() {
-    let dir = common::testdata().join("porcupine/jepsen");
+    let Some(data) =
+        common::porcupine_data("etcd_logs_get_porcupines_verdicts_with_valid_witnesses")
+    else {
+        return;
+    };
+    let dir = data.join("porcupine/jepsen");
     let started = Instant::now();
     let mut checked = 0;
     for n in 0..=102u32 {
@@ -73,7 +78,11 @@ fn etcd_logs_get_porcupines_verdicts_with_valid_witnesses() {
 
 #[test]
 fn kv_logs_get_porcupines_verdicts_with_valid_witnesses() {
-    let dir = common::testdata().join("porcupine/kv");
+    let Some(data) = common::porcupine_data("kv_logs_get_porcupines_verdicts_with_valid_witnesses")
+    else {
+        return;
+    };
+    let dir = data.join("porcupine/kv");
     let started = Instant::now();
     for clients in ["c01", "c10", "c50"] {
         for (suffix, expected) in [("ok", Verdict::Valid), ("bad", Verdict::Invalid)] {
@@ -86,7 +95,10 @@ fn kv_logs_get_porcupines_verdicts_with_valid_witnesses() {
 
 #[test]
 fn auto_format_recognises_both_porcupine_formats() {
-    let data = common::testdata().join("porcupine");
+    let Some(data) = common::porcupine_data("auto_format_recognises_both_porcupine_formats") else {
+        return;
+    };
+    let data = data.join("porcupine");
     let etcd = std::fs::read_to_string(data.join("jepsen/etcd_000.log")).unwrap();
     assert_eq!(Format::sniff(&etcd, "etcd").unwrap(), Format::PorcupineEtcd);
     let kv = std::fs::read_to_string(data.join("kv/c01-ok.txt")).unwrap();

@@ -21,19 +21,8 @@ fn faultline() -> Command {
     command
 }
 
-/// The shared test data (`$FAULTLINE_TESTDATA`, else `../shared/data`).
-fn testdata() -> PathBuf {
-    let dir = match std::env::var_os("FAULTLINE_TESTDATA") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
-    };
-    assert!(
-        dir.join("porcupine/jepsen").is_dir(),
-        "test data missing at {}: put shared/ beside the checkout or set FAULTLINE_TESTDATA",
-        dir.display()
-    );
-    dir
-}
+#[path = "../../checker/tests/common/testdata.rs"]
+mod testdata;
 
 #[test]
 fn report_rebuilds_a_run_and_prints_its_path() {
@@ -88,7 +77,10 @@ fn report_of_a_missing_directory_is_exit_3_naming_it() {
 fn check_report_draws_a_porcupine_history() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("etcd.html");
-    let history = testdata().join("porcupine/jepsen/etcd_002.log");
+    let Some(data) = testdata::porcupine_data("check_report_draws_a_porcupine_history") else {
+        return;
+    };
+    let history = data.join("porcupine/jepsen/etcd_002.log");
     let output = faultline()
         .args(["check", "--report"])
         .arg(&out)
@@ -106,7 +98,8 @@ fn check_report_draws_a_porcupine_history() {
 #[test]
 fn check_report_takes_one_file_only() {
     let dir = tempfile::tempdir().unwrap();
-    let history = testdata().join("porcupine/jepsen/etcd_000.log");
+    let history =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/histories/kv-valid.jsonl");
     let output = faultline()
         .args(["check", "--report"])
         .arg(dir.path().join("x.html"))
