@@ -18,17 +18,21 @@ pub enum Bug {
     VolatileState,
     /// The leader answers reads locally while a tick-counted lease looks valid.
     LeaseRead,
+    /// The log is written at once but fsynced only every second: writes are
+    /// acknowledged before they reach stable storage.
+    LazyFsync,
 }
 
 impl Bug {
     /// Every switch, in the order the documentation lists them.
-    pub const ALL: [Bug; 6] = [
+    pub const ALL: [Bug; 7] = [
         Bug::StaleRead,
         Bug::EarlyAck,
         Bug::VoteWithoutLogCheck,
         Bug::CommitPreviousTerm,
         Bug::VolatileState,
         Bug::LeaseRead,
+        Bug::LazyFsync,
     ];
 
     /// The command-line name of the switch.
@@ -40,6 +44,7 @@ impl Bug {
             Bug::CommitPreviousTerm => "commit-previous-term",
             Bug::VolatileState => "volatile-state",
             Bug::LeaseRead => "lease-read",
+            Bug::LazyFsync => "lazy-fsync",
         }
     }
 }
@@ -79,6 +84,8 @@ pub struct Bugs {
     pub volatile_state: bool,
     /// See [`Bug::LeaseRead`].
     pub lease_read: bool,
+    /// See [`Bug::LazyFsync`].
+    pub lazy_fsync: bool,
 }
 
 impl Bugs {
@@ -108,6 +115,7 @@ impl Bugs {
             Bug::CommitPreviousTerm => self.commit_previous_term,
             Bug::VolatileState => self.volatile_state,
             Bug::LeaseRead => self.lease_read,
+            Bug::LazyFsync => self.lazy_fsync,
         }
     }
 
@@ -119,6 +127,7 @@ impl Bugs {
             Bug::CommitPreviousTerm => &mut self.commit_previous_term,
             Bug::VolatileState => &mut self.volatile_state,
             Bug::LeaseRead => &mut self.lease_read,
+            Bug::LazyFsync => &mut self.lazy_fsync,
         }
     }
 }

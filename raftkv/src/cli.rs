@@ -17,7 +17,7 @@ use crate::node::Driver;
 use crate::raft::{Config, Raft};
 use crate::transport;
 use crate::types::NodeId;
-use crate::wal::Wal;
+use crate::wal::{Durability, Wal};
 
 /// Longest tick; shorter when the heartbeat is shorter.
 const MAX_TICK_MS: u64 = 10;
@@ -59,7 +59,8 @@ pub struct Args {
     #[arg(long, value_name = "FILTER", default_value = "info")]
     pub log_level: String,
     /// Break one Raft rule on purpose (repeatable): stale-read, early-ack,
-    /// vote-without-log-check, commit-previous-term, volatile-state, lease-read.
+    /// vote-without-log-check, commit-previous-term, volatile-state, lease-read,
+    /// lazy-fsync.
     #[arg(long = "bug", value_name = "NAME")]
     pub bugs: Vec<Bug>,
 }
@@ -199,7 +200,14 @@ pub fn run(args: Args) -> Result<()> {
     }
     let client_listener = bind("client", &args.client_addr)?;
     let peer_listener = bind("peer", &args.peer_addr)?;
-    let (wal, recovered) = Wal::open(&args.data_dir, bugs.volatile_state)?;
+    let durability = if bugs.volatile_state {
+        Durability::Volatile
+    } else if bugs.lazy_fsync {
+        Durability::Lazy
+    } else {
+        Durability::Fsync
+    };
+    let (wal, recovered) = Wal::open(&args.data_dir, durability)?;
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_nanos() as u64)

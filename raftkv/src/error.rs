@@ -36,6 +36,23 @@ pub enum Error {
         /// What the OS said.
         source: io::Error,
     },
+    /// The log file is damaged before its end: a complete record fails its
+    /// checksum or makes no sense, or valid records follow a broken one. A
+    /// torn tail (an incomplete last record) is repaired instead; damage
+    /// before the end is refused, since cutting it off would silently forget
+    /// entries and votes that were acknowledged.
+    #[error(
+        "log file {path} is damaged at byte {offset}: {reason}; refusing to start \
+         (a torn tail would be an incomplete last record; restore the file or wipe the node)"
+    )]
+    WalDamaged {
+        /// The log file.
+        path: PathBuf,
+        /// Where the first bad record starts.
+        offset: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The settings cannot work together.
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),

@@ -13,16 +13,27 @@
 //! ```
 //!
 //! All integers are little-endian. A batch of records is written with one
-//! `write` and made durable with one `fdatasync` (group commit). Replay
-//! applies records in order; the first record that is incomplete, fails its
-//! checksum or is out of sequence ends the log: it and everything after it
-//! are cut off (a write torn by kill -9 was never acknowledged, since nothing
-//! is acknowledged before its fsync). Truncation after a conflict is itself
-//! a record, so it is as crash-safe as an append.
+//! `write` and made durable with one `fdatasync` (group commit). Truncation
+//! after a conflict is itself a record, so it is as crash-safe as an append.
+//!
+//! Replay applies records in order and tells a torn tail from damage, as
+//! etcd's WAL does:
+//! - a torn tail is an incomplete last record (its header or payload runs
+//!   past the end of the file, and no valid record follows), or a tail of
+//!   zero bytes: it is cut off. A write torn by a crash was never
+//!   acknowledged, since nothing is acknowledged before its fsync.
+//! - anything else is damage: a complete record that fails its checksum or
+//!   makes no sense, or a broken record with valid records after it. The
+//!   node refuses to start and names the file and offset
+//!   ([`Error::WalDamaged`]): cutting the log there would silently forget
+//!   acknowledged entries and votes.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tracing::{info, warn};
 
@@ -49,6 +60,23 @@ pub struct Recovered {
     pub dropped_bytes: u64,
 }
 
+/// How the log reaches stable storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Every batch is fdatasynced before `persist` returns (Raft Figure 2).
+    Fsync,
+    /// Bug `lazy-fsync`: batches are written at once and fdatasynced by a
+    /// background thread every [`LAZY_SYNC_INTERVAL`], so a write can be
+    /// acknowledged before it is on stable storage. The page cache survives
+    /// `kill -9`; a power loss does not.
+    Lazy,
+    /// Bug `volatile-state`: nothing is read or written.
+    Volatile,
+}
+
+/// How often the `lazy-fsync` bug syncs the log.
+pub const LAZY_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The open log file.
 #[derive(Debug)]
 pub struct Wal {
@@ -56,27 +84,39 @@ pub struct Wal {
     /// `None` when running with the `volatile-state` bug.
     file: Option<File>,
     buffer: Vec<u8>,
+    /// Set with the `lazy-fsync` bug: stops the background syncer on drop.
+    lazy: Option<Arc<AtomicBool>>,
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        if let Some(stop) = &self.lazy {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Wal {
     /// Opens (or creates) the log in `dir` and replays it.
     ///
-    /// With `volatile`, nothing is read or written: the node starts empty
-    /// on every start (bug `volatile-state`).
+    /// With [`Durability::Volatile`], nothing is read or written: the node
+    /// starts empty on every start (bug `volatile-state`).
     ///
     /// # Errors
-    /// The directory or file cannot be created, read or repaired.
-    pub fn open(dir: &Path, volatile: bool) -> Result<(Wal, Recovered)> {
+    /// The directory or file cannot be created, read or repaired, or the log
+    /// is damaged before its end ([`Error::WalDamaged`]).
+    pub fn open(dir: &Path, durability: Durability) -> Result<(Wal, Recovered)> {
         let path = dir.join(FILE_NAME);
         // Bug volatile-state: Raft Figure 2 requires term, vote and log on
         // stable storage; this keeps them in memory only.
-        if volatile {
+        if durability == Durability::Volatile {
             warn!("bug volatile-state: term, vote and log are not persisted");
             return Ok((
                 Wal {
                     path,
                     file: None,
                     buffer: Vec::new(),
+                    lazy: None,
                 },
                 Recovered::default(),
             ));
@@ -113,10 +153,15 @@ impl Wal {
                 "not a raftkv log file (bad magic)",
             )));
         } else {
-            let (recovered, valid_len) = replay(&bytes);
+            let (recovered, valid_len) =
+                replay(&bytes).map_err(|Damage { offset, reason }| Error::WalDamaged {
+                    path: path.clone(),
+                    offset: offset as u64,
+                    reason,
+                })?;
             if valid_len < bytes.len() {
                 warn!(
-                    "log {} ends in a torn or corrupt record at byte {valid_len}; cutting off {} bytes",
+                    "log {} ends in a torn record at byte {valid_len}; cutting off {} bytes",
                     path.display(),
                     bytes.len() - valid_len
                 );
@@ -131,11 +176,27 @@ impl Wal {
             recovered.entries.len(),
             recovered.hard_state.commit
         );
+        let lazy = if durability == Durability::Lazy {
+            warn!(
+                "bug lazy-fsync: writes are acknowledged before they are synced; the log is synced every {}s",
+                LAZY_SYNC_INTERVAL.as_secs_f64()
+            );
+            let stop = Arc::new(AtomicBool::new(false));
+            let syncer = file.try_clone().map_err(|source| Error::Wal {
+                path: path.clone(),
+                source,
+            })?;
+            spawn_lazy_syncer(syncer, Arc::clone(&stop));
+            Some(stop)
+        } else {
+            None
+        };
         Ok((
             Wal {
                 path,
                 file: Some(file),
                 buffer: Vec::new(),
+                lazy,
             },
             recovered,
         ))
@@ -187,10 +248,31 @@ impl Wal {
             source,
         };
         file.write_all(&self.buffer).map_err(wal_error)?;
+        if self.lazy.is_some() {
+            // Bug lazy-fsync: the batch is in the page cache only; the
+            // background syncer makes it durable within a second.
+            return Ok(());
+        }
         // Raft Figure 2: persistent state is on stable storage before
         // responding to RPCs. fdatasync covers the appended data and size.
         file.sync_data().map_err(wal_error)
     }
+}
+
+/// Bug lazy-fsync: fdatasyncs `file` every [`LAZY_SYNC_INTERVAL`] until
+/// `stop` is set.
+fn spawn_lazy_syncer(file: File, stop: Arc<AtomicBool>) {
+    std::thread::Builder::new()
+        .name("lazy-fsync".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(LAZY_SYNC_INTERVAL);
+                if let Err(error) = file.sync_data() {
+                    warn!("bug lazy-fsync: background sync failed: {error}");
+                }
+            }
+        })
+        .expect("a thread can be started at node start");
 }
 
 fn sync_dir(dir: &Path) {
@@ -208,27 +290,74 @@ fn push_record(buffer: &mut Vec<u8>, payload: &[u8]) {
     buffer.extend_from_slice(payload);
 }
 
+/// Damage before the end of the log: where, and what.
+#[derive(Debug, PartialEq, Eq)]
+struct Damage {
+    offset: usize,
+    reason: String,
+}
+
 /// Replays records after the magic; returns what they say and how many
-/// leading bytes of the file are valid.
-fn replay(bytes: &[u8]) -> (Recovered, usize) {
+/// leading bytes of the file are valid (fewer than all: a torn tail to cut
+/// off), or the damage that makes the log unusable.
+fn replay(bytes: &[u8]) -> std::result::Result<(Recovered, usize), Damage> {
     let mut recovered = Recovered::default();
     let mut offset = MAGIC.len();
-    while let Some(header) = bytes.get(offset..offset + HEADER_LEN) {
+    let damage = |offset: usize, reason: String| Err(Damage { offset, reason });
+    while offset < bytes.len() {
+        let Some(header) = bytes.get(offset..offset + HEADER_LEN) else {
+            break; // an incomplete header at the very end: torn
+        };
         let len = u32::from_le_bytes(header[..4].try_into().expect("slice of 4 bytes")) as usize;
         let checksum = u32::from_le_bytes(header[4..].try_into().expect("slice of 4 bytes"));
-        if len == 0 || len > MAX_RECORD_LEN {
-            break;
+        if len == 0 {
+            if bytes[offset..].iter().all(|&b| b == 0) {
+                break; // a zero-filled tail: torn
+            }
+            return damage(offset, "a record of length 0 before the end".into());
         }
-        let Some(payload) = bytes.get(offset + HEADER_LEN..offset + HEADER_LEN + len) else {
-            break;
-        };
-        if crc32(payload) != checksum || !apply_record(&mut recovered, payload) {
-            break;
+        let end = offset + HEADER_LEN + len;
+        if len > MAX_RECORD_LEN || end > bytes.len() {
+            if let Some(next) = next_valid_record(bytes, offset + 1) {
+                return damage(
+                    offset,
+                    format!(
+                        "a record of length {len} runs past the end of the file, \
+                         yet a valid record starts at byte {next}"
+                    ),
+                );
+            }
+            break; // an incomplete last record: torn
         }
-        offset += HEADER_LEN + len;
+        let payload = &bytes[offset + HEADER_LEN..end];
+        if crc32(payload) != checksum {
+            return damage(offset, "a complete record fails its checksum".into());
+        }
+        if !apply_record(&mut recovered, payload) {
+            return damage(offset, "a record is malformed or out of sequence".into());
+        }
+        offset = end;
     }
     recovered.dropped_bytes = (bytes.len() - offset) as u64;
-    (recovered, offset)
+    Ok((recovered, offset))
+}
+
+/// The first offset at or after `from` where a complete record with a good
+/// checksum and a known kind starts, if any: evidence that a broken record
+/// is not the last one.
+fn next_valid_record(bytes: &[u8], from: usize) -> Option<usize> {
+    (from..bytes.len().saturating_sub(HEADER_LEN)).find(|&at| {
+        let header = &bytes[at..at + HEADER_LEN];
+        let len = u32::from_le_bytes(header[..4].try_into().expect("slice of 4 bytes")) as usize;
+        let checksum = u32::from_le_bytes(header[4..].try_into().expect("slice of 4 bytes"));
+        (1..=MAX_RECORD_LEN).contains(&len)
+            && bytes
+                .get(at + HEADER_LEN..at + HEADER_LEN + len)
+                .is_some_and(|payload| {
+                    matches!(payload[0], KIND_HARD_STATE | KIND_ENTRY | KIND_TRUNCATE)
+                        && crc32(payload) == checksum
+                })
+    })
 }
 
 /// Applies one checksummed record; false if it makes no sense here.
@@ -325,7 +454,9 @@ mod tests {
     }
 
     fn reopen(dir: &Path) -> Recovered {
-        Wal::open(dir, false).expect("test log reopens").1
+        Wal::open(dir, Durability::Fsync)
+            .expect("test log reopens")
+            .1
     }
 
     #[test]
@@ -336,7 +467,7 @@ mod tests {
     #[test]
     fn persisted_state_survives_reopen() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (mut wal, recovered) = Wal::open(dir.path(), false).expect("new log opens");
+        let (mut wal, recovered) = Wal::open(dir.path(), Durability::Fsync).expect("new log opens");
         assert_eq!(recovered, Recovered::default());
         wal.persist(
             None,
@@ -358,7 +489,7 @@ mod tests {
     #[test]
     fn truncation_record_drops_the_conflicting_suffix() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (mut wal, _) = Wal::open(dir.path(), false).expect("new log opens");
+        let (mut wal, _) = Wal::open(dir.path(), Durability::Fsync).expect("new log opens");
         wal.persist(
             None,
             &[entry(1, 1, "a"), entry(2, 1, "b"), entry(3, 1, "c")],
@@ -377,7 +508,7 @@ mod tests {
     #[test]
     fn torn_last_record_is_cut_off_and_never_misread() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (mut wal, _) = Wal::open(dir.path(), false).expect("new log opens");
+        let (mut wal, _) = Wal::open(dir.path(), Durability::Fsync).expect("new log opens");
         wal.persist(None, &[entry(1, 1, "kept")], None)
             .expect("persist");
         wal.persist(None, &[entry(2, 1, "torn away")], None)
@@ -408,39 +539,121 @@ mod tests {
         }
     }
 
-    #[test]
-    fn corrupt_last_record_fails_its_checksum_and_is_dropped() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let (mut wal, _) = Wal::open(dir.path(), false).expect("new log opens");
-        wal.persist(None, &[entry(1, 1, "kept"), entry(2, 1, "flipped")], None)
-            .expect("persist");
+    /// A log of three records: `kept`, `second`, `third`; returns the file
+    /// bytes and the offsets where the records start.
+    fn three_records(dir: &Path) -> (Vec<u8>, [usize; 3]) {
+        let (mut wal, _) = Wal::open(dir, Durability::Fsync).expect("new log opens");
+        wal.persist(
+            None,
+            &[
+                entry(1, 1, "kept"),
+                entry(2, 1, "second"),
+                entry(3, 1, "third"),
+            ],
+            None,
+        )
+        .expect("persist");
         drop(wal);
-        let path = dir.path().join(FILE_NAME);
-        let mut bytes = fs::read(&path).expect("log reads");
+        let bytes = fs::read(dir.join(FILE_NAME)).expect("log reads");
+        let first = MAGIC.len();
+        let second = first + HEADER_LEN + 17 + "kept".len();
+        let third = second + HEADER_LEN + 17 + "second".len();
+        (bytes, [first, second, third])
+    }
+
+    fn damaged_at(dir: &Path) -> (u64, String) {
+        match Wal::open(dir, Durability::Fsync) {
+            Err(Error::WalDamaged { offset, reason, .. }) => (offset, reason),
+            other => panic!("expected WalDamaged, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bit_flip_in_the_middle_of_the_log_is_refused_naming_the_offset() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut bytes, [_, second, _]) = three_records(dir.path());
+        bytes[second + HEADER_LEN + 20] ^= 0x04; // inside "second"
+        fs::write(dir.path().join(FILE_NAME), &bytes).expect("log writes");
+        let (offset, reason) = damaged_at(dir.path());
+        assert_eq!(offset, second as u64);
+        assert!(reason.contains("checksum"), "{reason}");
+        let message = Wal::open(dir.path(), Durability::Fsync)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("raft.wal") && message.contains(&format!("byte {second}")),
+            "{message}"
+        );
+        assert_eq!(
+            fs::read(dir.path().join(FILE_NAME)).expect("log reads"),
+            bytes,
+            "a refused log is left as it was"
+        );
+    }
+
+    #[test]
+    fn a_complete_last_record_that_fails_its_checksum_is_damage_not_a_torn_tail() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut bytes, [_, _, third]) = three_records(dir.path());
         let last = bytes.len() - 1;
         bytes[last] ^= 0x40;
-        fs::write(&path, &bytes).expect("log writes");
-        let (wal, recovered) = Wal::open(dir.path(), false).expect("log reopens");
-        assert_eq!(recovered.entries, vec![entry(1, 1, "kept")]);
-        assert!(recovered.dropped_bytes > 0);
-        drop(wal);
-        assert!(
-            fs::metadata(&path).expect("log exists").len() < bytes.len() as u64,
-            "the bad tail is cut off the file"
+        fs::write(dir.path().join(FILE_NAME), &bytes).expect("log writes");
+        assert_eq!(damaged_at(dir.path()).0, third as u64);
+    }
+
+    #[test]
+    fn a_length_flipped_to_run_past_the_end_is_damage_when_valid_records_follow() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut bytes, [_, second, third]) = three_records(dir.path());
+        bytes[second + 2] ^= 0x10; // the length field: now about a megabyte
+        fs::write(dir.path().join(FILE_NAME), &bytes).expect("log writes");
+        let (offset, reason) = damaged_at(dir.path());
+        assert_eq!(offset, second as u64);
+        assert!(reason.contains(&format!("byte {third}")), "{reason}");
+    }
+
+    #[test]
+    fn a_zero_filled_tail_is_cut_off_like_a_torn_write() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut bytes, _) = three_records(dir.path());
+        let len = bytes.len();
+        bytes.extend_from_slice(&[0; 4096]);
+        fs::write(dir.path().join(FILE_NAME), &bytes).expect("log writes");
+        let recovered = reopen(dir.path());
+        assert_eq!(recovered.entries.len(), 3);
+        assert_eq!(recovered.dropped_bytes, 4096);
+        assert_eq!(
+            fs::metadata(dir.path().join(FILE_NAME)).expect("log").len(),
+            len as u64
         );
+    }
+
+    #[test]
+    fn lazy_fsync_bug_writes_at_once_and_acknowledges_before_the_sync() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut wal, _) = Wal::open(dir.path(), Durability::Lazy).expect("lazy log opens");
+        wal.persist(None, &[entry(1, 1, "a")], Some(hard(1, None, 1)))
+            .expect("persist");
+        // Written to the file (the page cache) before persist returned: a
+        // process crash loses nothing, only a power loss would.
+        drop(wal);
+        let recovered = reopen(dir.path());
+        assert_eq!(recovered.entries, vec![entry(1, 1, "a")]);
+        assert_eq!(recovered.hard_state, hard(1, None, 1));
     }
 
     #[test]
     fn volatile_state_bug_persists_nothing() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (mut wal, _) = Wal::open(dir.path(), true).expect("volatile log opens");
+        let (mut wal, _) = Wal::open(dir.path(), Durability::Volatile).expect("volatile log opens");
         wal.persist(None, &[entry(1, 1, "a")], Some(hard(5, Some(1), 1)))
             .expect("persist is a no-op");
         drop(wal);
-        let (_, recovered) = Wal::open(dir.path(), true).expect("volatile log opens");
+        let (_, recovered) =
+            Wal::open(dir.path(), Durability::Volatile).expect("volatile log opens");
         assert_eq!(recovered, Recovered::default());
         // The same calls without the bug are durable.
-        let (mut wal, _) = Wal::open(dir.path(), false).expect("log opens");
+        let (mut wal, _) = Wal::open(dir.path(), Durability::Fsync).expect("log opens");
         wal.persist(None, &[entry(1, 1, "a")], Some(hard(5, Some(1), 1)))
             .expect("persist");
         drop(wal);
@@ -451,7 +664,7 @@ mod tests {
     fn file_that_is_not_a_log_is_refused() {
         let dir = tempfile::tempdir().expect("temp dir");
         fs::write(dir.path().join(FILE_NAME), b"something else entirely").expect("write");
-        let error = Wal::open(dir.path(), false).expect_err("bad magic is an error");
+        let error = Wal::open(dir.path(), Durability::Fsync).expect_err("bad magic is an error");
         assert!(error.to_string().contains("bad magic"), "{error}");
     }
 }
