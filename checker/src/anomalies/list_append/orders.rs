@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::{KeyCheck, MAX_VALUES_LISTED};
-use crate::anomaly::{describe_op, show_values, AnomalyKind, Finding};
+use crate::anomalies::report::{describe_op, show_values, AnomalyKind, Finding};
 
 impl KeyCheck<'_> {
     /// Divergence and rollback, from a trie of the reads.

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::anomaly::{bump, show_time, AnomalyKind, AnomalyReport, Finding};
+use crate::anomalies::report::{bump, show_time, AnomalyKind, AnomalyReport, Finding};
 use crate::error::Result;
 use crate::lines::read_json_lines;
 
@@ -351,7 +351,7 @@ fn check_finals(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Verdict;
+    use crate::verdict::Verdict;
 
     /// A sample from `(time, node, commit_index, [(index, term, digest)])`,
     /// listing from index 1.

@@ -33,9 +33,9 @@ use std::collections::BTreeMap;
 #[cfg(test)]
 use serde_json::Value;
 
-use crate::anomaly::{bump, describe_op, show_list, AnomalyKind, AnomalyReport, Finding};
-use crate::elements::{collect, Collected, Elements, Read};
-use crate::op::{History, Op, Outcome};
+use crate::anomalies::elements::{collect, Collected, Elements, Read};
+use crate::anomalies::report::{bump, describe_op, show_list, AnomalyKind, AnomalyReport, Finding};
+use crate::history::{History, Op, Outcome};
 
 mod orders;
 
@@ -298,8 +298,8 @@ impl<'a> KeyCheck<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Verdict;
     use crate::format::{read, Format};
+    use crate::verdict::Verdict;
 
     /// A history from compact rows: `(process, type, f, value)` per line,
     /// key `k`, indexes and times from the row number. `value` is JSON text.

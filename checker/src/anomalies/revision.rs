@@ -26,9 +26,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
 
-use crate::anomaly::{bump, Anomaly, AnomalyKind, AnomalyReport, Finding};
+use crate::anomalies::report::{bump, Anomaly, AnomalyKind, AnomalyReport, Finding};
 use crate::error::Result;
-use crate::history::{Event, EventType, Process};
+use crate::event::{Event, EventType, Process};
 use crate::lines::read_json_lines;
 
 /// [`RevisionRead::error`] when the node had compacted the revision away
@@ -374,7 +374,7 @@ fn divergence(key: &str, revision: u64, writes: &WritesAt) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Verdict;
+    use crate::verdict::Verdict;
 
     fn write(key: &str, value: Value, revision: u64, op: u64) -> RevisionWrite {
         RevisionWrite {

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
-use crate::anomaly::{bump, describe_op, note_unjudged};
-use crate::op::{Op, Outcome};
+use crate::anomalies::report::{bump, describe_op, note_unjudged};
+use crate::history::{Op, Outcome};
 
 /// An ok read of a whole collection (list or set), its elements as ids.
 pub(crate) struct Read<'a> {

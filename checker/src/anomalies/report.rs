@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::check::Verdict;
-use crate::op::Op;
+use crate::history::Op;
+use crate::verdict::Verdict;
 
 /// How many anomalies of one kind a report lists; the rest are only counted.
 pub const MAX_LISTED_PER_KIND: usize = 100;

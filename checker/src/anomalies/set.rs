@@ -17,13 +17,13 @@
 //! present once any add took effect. A key with acknowledged adds and no
 //! successful read cannot be judged (unknown, unless another key has an
 //! anomaly). Linear in the total length of the reads, as in
-//! [`crate::append`].
+//! [`list_append`](super::list_append).
 
 use std::collections::BTreeMap;
 
-use crate::anomaly::{bump, describe_op, show_list, AnomalyKind, AnomalyReport, Finding};
-use crate::elements::{collect, Collected};
-use crate::op::{History, Op, Outcome};
+use crate::anomalies::elements::{collect, Collected};
+use crate::anomalies::report::{bump, describe_op, show_list, AnomalyKind, AnomalyReport, Finding};
+use crate::history::{History, Op, Outcome};
 
 /// Checks a set history (`add` element / `read` sorted elements) for lost
 /// writes, rollbacks, duplicates and phantoms.
@@ -291,8 +291,8 @@ fn element_known_at(added: &Added, first_seen: Option<(u64, usize)>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Verdict;
     use crate::format::{read, Format};
+    use crate::verdict::Verdict;
     use serde_json::json;
 
     /// A history from `(process, type, f, key, value)` rows; `value` is JSON text.
