@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
-use crate::anomalies::report::{bump, describe_op, note_unjudged};
+use crate::anomalies::report::{bump, describe_op, note_unjudged, AnomalyKind, Finding};
 use crate::history::{Op, Outcome};
 
 /// An ok read of a whole collection (list or set), its elements as ids.
@@ -87,6 +87,140 @@ pub(crate) fn collect<'a>(
     }
 }
 
+/// What the writes of one element say about it, for the element rules.
+#[derive(Clone, Copy)]
+pub(crate) enum Origin<'a> {
+    /// Left out of every rule: several writes of it may have taken effect.
+    Unjudged,
+    /// No op wrote it.
+    Never,
+    /// Every write of it definitely failed; the first such op.
+    Failed(&'a Op),
+    /// The earliest-called write that may have taken effect.
+    Live(&'a Op),
+}
+
+/// The element rules the list-append and set checks share: a read holds
+/// each element once (else a [`Duplicate`](AnomalyKind::Duplicate)), only
+/// elements written by an op that may have taken effect and was invoked
+/// before the read returned (else a [`Phantom`](AnomalyKind::Phantom)), and
+/// every element known present before it began (else `missing` says what).
+/// One anomaly per element and rule, named by the earliest read (in `reads`'
+/// order) that shows it.
+pub(crate) struct ElementRules<'a, 'k> {
+    pub key: &'k str,
+    pub elements: &'k Elements,
+    /// The write's name and past participle: `append`, `appended`.
+    pub write_f: &'static str,
+    pub written: &'static str,
+    /// Per element: what its writes say.
+    pub origins: Vec<Origin<'a>>,
+    /// Per element: the position from which it is known present, if ever.
+    pub known_at: Vec<Option<u64>>,
+}
+
+impl<'a> ElementRules<'a, '_> {
+    /// Applies the rules to `reads`, adding what they find to `found`.
+    /// `duplicate(read, position, element)` tells a duplicate at `position`;
+    /// `missing(read, element)` an element known present before `read` began
+    /// that it lacks.
+    pub fn check(
+        &self,
+        reads: &[Read<'a>],
+        found: &mut Vec<Finding>,
+        duplicate: impl Fn(&Read<'a>, usize, u32) -> Finding,
+        mut missing: impl FnMut(&Read<'a>, u32) -> Finding,
+    ) {
+        let n = self.elements.len();
+        let mut known: Vec<(u64, u32)> = (0..n as u32)
+            .filter_map(|e| self.known_at[e as usize].map(|at| (at, e)))
+            .collect();
+        known.sort_unstable();
+        // stamp[e] == r + 1 when read r holds element e.
+        let mut stamp = vec![0usize; n];
+        let mut duplicate_named = vec![false; n];
+        let mut phantom_named = vec![false; n];
+        let mut missing_named = vec![false; n];
+        for (r, read) in reads.iter().enumerate() {
+            let mark = r + 1;
+            let mut known_present = 0usize;
+            for (position, &e) in read.items.iter().enumerate() {
+                let slot = e as usize;
+                if matches!(self.origins[slot], Origin::Unjudged) {
+                    continue;
+                }
+                if stamp[slot] == mark {
+                    if !duplicate_named[slot] {
+                        duplicate_named[slot] = true;
+                        found.push(duplicate(read, position, e));
+                    }
+                    continue;
+                }
+                stamp[slot] = mark;
+                if let Some((ops, why)) = self.phantom(read, self.origins[slot]) {
+                    if !phantom_named[slot] {
+                        phantom_named[slot] = true;
+                        let value = self.elements.value(e);
+                        found.push(Finding::about_ops(
+                            AnomalyKind::Phantom,
+                            self.key,
+                            &ops,
+                            vec![value.clone()],
+                            format!(
+                                "key {:?}: read {} returned element {value}, {why}.",
+                                self.key,
+                                describe_op(read.op)
+                            ),
+                        ));
+                    }
+                }
+                if self.known_at[slot].is_some_and(|at| at < read.op.call) {
+                    known_present += 1;
+                }
+            }
+            let due = known.partition_point(|&(at, _)| at < read.op.call);
+            if known_present == due {
+                continue;
+            }
+            for &(_, e) in &known[..due] {
+                let slot = e as usize;
+                if stamp[slot] == mark || missing_named[slot] {
+                    continue;
+                }
+                missing_named[slot] = true;
+                found.push(missing(read, e));
+            }
+        }
+    }
+
+    /// Why `read` cannot hold an element of `origin`, with the ops to name;
+    /// `None` when it may.
+    fn phantom(&self, read: &Read<'a>, origin: Origin<'a>) -> Option<(Vec<&'a Op>, String)> {
+        let (write_f, written) = (self.write_f, self.written);
+        match origin {
+            Origin::Never => Some((
+                vec![read.op],
+                format!("which no op {written} to this key"),
+            )),
+            Origin::Failed(op) => Some((
+                vec![read.op, op],
+                format!(
+                    "whose {write_f} {} definitely failed (no effect)",
+                    describe_op(op)
+                ),
+            )),
+            Origin::Live(op) if op.call > read.ret => Some((
+                vec![read.op, op],
+                format!(
+                    "whose {write_f} {} was invoked only after the read returned: a read from the future",
+                    describe_op(op)
+                ),
+            )),
+            Origin::Live(_) | Origin::Unjudged => None,
+        }
+    }
+}
+
 /// An element as a hash key: integers without allocating, anything else by
 /// its canonical JSON text (objects have sorted keys, so equal JSON values
 /// give equal text).
@@ -160,7 +294,52 @@ impl Elements {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::anomalies::test_rows::{history, kinds};
+    use crate::anomalies::{list_append::check_list_append, set::check_set, AnomalyReport};
+    use crate::history::History;
     use serde_json::json;
+
+    #[test]
+    fn bad_elements_in_list_and_set_reads_are_duplicates_or_phantoms() {
+        // Table: (what the read returned, expected anomaly). Why bad:
+        let cases = [
+            // 1 twice in one read.
+            ("[1,1]", AnomalyKind::Duplicate),
+            // 9 was never written.
+            ("[1,9]", AnomalyKind::Phantom),
+            // 3's only write definitely failed.
+            ("[1,3]", AnomalyKind::Phantom),
+            // 4's write was invoked only after this read returned.
+            ("[1,4]", AnomalyKind::Phantom),
+        ];
+        type Check = fn(&History) -> AnomalyReport;
+        let checks: [(&str, Check); 2] = [("append", check_list_append), ("add", check_set)];
+        for (write_f, check) in checks {
+            for (returned, expected) in cases {
+                let h = history(&[
+                    (0, "invoke", write_f, "k", "1"),
+                    (0, "ok", write_f, "k", "1"),
+                    (1, "invoke", write_f, "k", "3"),
+                    (1, "fail", write_f, "k", "3"),
+                    (2, "invoke", "read", "k", "null"),
+                    (2, "ok", "read", "k", returned),
+                    (3, "invoke", write_f, "k", "4"),
+                    (3, "ok", write_f, "k", "4"),
+                ]);
+                let report = check(&h);
+                assert_eq!(
+                    kinds(&report),
+                    [expected],
+                    "{write_f}, read {returned}: {report:#?}"
+                );
+                assert!(
+                    report.anomalies[0].explanation.contains("read op 4"),
+                    "{write_f}: {}",
+                    report.anomalies[0].explanation
+                );
+            }
+        }
+    }
 
     #[test]
     fn equal_json_gets_one_id_and_different_json_another() {

@@ -18,5 +18,7 @@ pub mod raftlog;
 pub mod report;
 pub mod revision;
 pub mod set;
+#[cfg(test)]
+mod test_rows;
 
 pub use report::{Anomaly, AnomalyKind, AnomalyReport, MAX_LISTED_PER_KIND};
