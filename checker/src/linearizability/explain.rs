@@ -144,14 +144,15 @@ fn explain<M: Model>(
     let after = match prefix.last() {
         Some(last) => {
             let completed = match last.op.ret_time {
-                Some(t) if !last.op.crashed => format!(" (completed at {})", seconds(t)),
+                Some(t) if !last.op.crashed => format!(", completed at {}", seconds(t)),
                 _ => String::new(),
             };
             format!(
-                "after the longest linearizable prefix ({} ops, ending with {} by process {}{completed})",
+                "after the longest linearizable prefix ({} ops, ending with {} by process {} (op {}{completed}))",
                 prefix.len(),
                 last.op.op,
-                last.op.process
+                last.op.process,
+                last.op.id
             )
         }
         None => "from the initial state".to_string(),
@@ -206,16 +207,6 @@ fn stale_read(history: &History, key_ops: &[usize], stuck_on: usize) -> Option<S
         .map(|&i| &history.ops[i])
         .filter(|op| written_value(op).is_some())
         .collect();
-    let describe = |op: &Op| {
-        let when = op
-            .ret_time
-            .map(|t| format!(", completed at {}", seconds(t)))
-            .unwrap_or_default();
-        format!(
-            "{} {} by process {} (op {}{when})",
-            op.f, op.input, op.process, op.id
-        )
-    };
     // The initial (absent) value: any write completed before the read began.
     if value.is_null() {
         let newer = writes.iter().find(|y| {
@@ -223,7 +214,7 @@ fn stale_read(history: &History, key_ops: &[usize], stuck_on: usize) -> Option<S
         })?;
         return Some(format!(
             "This is a stale read: the key was absent only before {}, which completed before the read was invoked.",
-            describe(newer)
+            describe_any(newer)
         ));
     }
     for x in writes.iter().filter(|x| written_value(x) == Some(value)) {
@@ -235,8 +226,8 @@ fn stale_read(history: &History, key_ops: &[usize], stuck_on: usize) -> Option<S
         }) {
             return Some(format!(
                 "This is a stale read: {value} was written by {}, then overwritten by {}, before the read was invoked.",
-                describe(x),
-                describe(y)
+                describe_any(x),
+                describe_any(y)
             ));
         }
     }
@@ -283,13 +274,13 @@ fn stale_read(history: &History, key_ops: &[usize], stuck_on: usize) -> Option<S
     };
     Some(format!(
         "This is a stale read: {value} had one write, {}{crashed}{seen_words}, then {} saw it replaced, before the read was invoked.",
-        describe(x),
+        describe_any(x),
         describe_any(gone)
     ))
 }
 
 /// An op for explanations: a read with what it returned, anything else
-/// with its argument.
+/// with its argument; its id, and its recorded completion time when known.
 fn describe_any(op: &Op) -> String {
     let when = op
         .ret_time
@@ -337,6 +328,125 @@ mod tests {
             crate::KeyOutcome::Invalid(violation) => *violation,
             other => panic!("expected a violation, got {other:?}"),
         }
+    }
+
+    /// Checks every time `explanation` prints against the recorded time of
+    /// the op it is printed for: each sits in an op's parentheses, `(op N,
+    /// called at X s and returned at Y s)` or `(op N, completed at X s)`.
+    /// Returns how many times it checked.
+    fn assert_times_are_recorded(history: &History, explanation: &str) -> usize {
+        let printed_times = explanation
+            .match_indices(" at ")
+            .filter(|(at, _)| explanation[at + 4..].starts_with(|c: char| c.is_ascii_digit()))
+            .count();
+        let mut checked = 0;
+        for group in explanation.split("(op ").skip(1) {
+            let group = &group[..group.find(')').expect("an op's parentheses close")];
+            let (id, rest) = group.split_once(',').unwrap_or((group, ""));
+            let id: u64 = id.parse().expect("an op id after \"(op \"");
+            let op = history
+                .ops
+                .iter()
+                .find(|op| op.id == id)
+                .expect("the op named is in the history");
+            for (label, recorded) in [
+                ("called at ", op.call_time),
+                ("returned at ", op.ret_time),
+                ("completed at ", op.ret_time),
+            ] {
+                let Some(at) = rest.find(label) else { continue };
+                let printed: f64 = rest[at + label.len()..]
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("a number of seconds");
+                let recorded = recorded.expect("a time is printed only when recorded");
+                assert!(
+                    (printed - recorded as f64 / 1e9).abs() < 0.000_5 + 1e-12,
+                    "op {id}: {label}{printed} s, but its recorded time is {recorded} ns: {explanation}"
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(
+            checked, printed_times,
+            "every time printed is an op's: {explanation}"
+        );
+        checked
+    }
+
+    fn violations(history: &History) -> Vec<Violation> {
+        let report = crate::check(
+            history,
+            &crate::CheckOptions::new(crate::ModelKind::Kv),
+            "test",
+        )
+        .unwrap();
+        report
+            .keys
+            .into_iter()
+            .filter_map(|key| match key.outcome {
+                crate::KeyOutcome::Invalid(violation) => Some(*violation),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_time_in_the_example_stale_read_is_the_named_ops_recorded_time() {
+        let text = include_str!("../../../examples/histories/stale-read.jsonl");
+        let (history, _) =
+            crate::format::read(text, "stale-read.jsonl", Some(crate::Format::Jsonl)).unwrap();
+        let found = violations(&history);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].kind.as_deref(), Some("stale-read"));
+        let checked = assert_times_are_recorded(&history, &found[0].explanation);
+        assert!(checked >= 4, "{}", found[0].explanation);
+    }
+
+    #[test]
+    fn every_time_in_a_generated_stale_read_is_the_named_ops_recorded_time() {
+        // A generated valid history with unique values, its times scaled to
+        // milliseconds (far from the events' positions); then its last read
+        // returns the first value written, long since overwritten.
+        let options = crate::gen::GenOptions {
+            keys: 3,
+            ops_per_key: 200,
+            values: 0,
+            crash_rate: 0.05,
+            seed: 7,
+            ..Default::default()
+        };
+        let mut events = crate::gen::generate(&options);
+        for event in &mut events {
+            event.time *= 1_000_000;
+        }
+        let first_write = events
+            .iter()
+            .find(|e| e.kind == crate::EventType::Ok && e.f == "write")
+            .expect("a write")
+            .clone();
+        let last_read = events
+            .iter_mut()
+            .rev()
+            .find(|e| e.kind == crate::EventType::Ok && e.f == "read" && e.key == first_write.key)
+            .expect("a read of the same key");
+        last_read.value = first_write.value.clone();
+        let text: String = events
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap() + "\n")
+            .collect();
+        let (history, _) = crate::format::read(&text, "gen", Some(crate::Format::Jsonl)).unwrap();
+        let found = violations(&history);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].kind.as_deref(),
+            Some("stale-read"),
+            "{}",
+            found[0].explanation
+        );
+        let checked = assert_times_are_recorded(&history, &found[0].explanation);
+        assert!(checked >= 4, "{}", found[0].explanation);
     }
 
     #[test]
