@@ -1,4 +1,4 @@
-//! The history record: one event per line, Jepsen's field names (DESIGN.md).
+//! The history record: one event per line, Jepsen's field names (docs/design.md).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -25,7 +25,7 @@ pub enum Outcome {
 /// order). Intervals are closed: `a` precedes `b` only when `a.ret < b.call`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Op {
-    /// The id used in witnesses and explanations (DESIGN.md "Witness ids").
+    /// The id used in witnesses and explanations (docs/design.md, "Witness ids").
     pub id: u64,
     /// The logical client that issued it.
     pub process: u64,

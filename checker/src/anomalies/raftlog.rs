@@ -1,4 +1,4 @@
-//! Committed entries are never rolled back, seen from the nodes (DESIGN.md
+//! Committed entries are never rolled back, seen from the nodes (docs/design.md,
 //! "Checks"): the samples of each node's committed log in `raftlog.jsonl`.
 //!
 //! The harness lists each node's committed entries (`GET /log` of the node

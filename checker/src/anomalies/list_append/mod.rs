@@ -1,5 +1,5 @@
 //! The list-append check: committed appends are never lost or rolled back,
-//! seen by clients (DESIGN.md "Checks"). Elle's list-append idea, for
+//! seen by clients (docs/design.md, "Checks"). Elle's list-append idea, for
 //! single-key lists rather than transactions.
 //!
 //! Per key, every `ok` read is evidence (`fail` and `info` reads observed
