@@ -67,9 +67,13 @@ fn explanations(details: &Value) -> Vec<String> {
     if let Some(anomalies) = details.get("anomalies").and_then(Value::as_array) {
         out.extend(anomalies.iter().filter_map(|a| {
             let explanation = a.get("explanation").and_then(Value::as_str)?;
+            let explanation = match a.get("key").and_then(Value::as_str) {
+                Some(key) if !key.is_empty() => format!("key {key:?}: {explanation}"),
+                _ => explanation.to_string(),
+            };
             Some(match a.get("kind").and_then(Value::as_str) {
                 Some(kind) => format!("{kind}: {explanation}"),
-                None => explanation.to_string(),
+                None => explanation,
             })
         }));
     }

@@ -167,8 +167,7 @@ impl<'a> ElementRules<'a, '_> {
                             &ops,
                             vec![value.clone()],
                             format!(
-                                "key {:?}: read {} returned element {value}, {why}.",
-                                self.key,
+                                "read {} returned element {value}, {why}.",
                                 describe_op(read.op)
                             ),
                         ));

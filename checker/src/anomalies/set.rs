@@ -150,7 +150,7 @@ fn check_key(
             &[read.op],
             vec![value.clone()],
             format!(
-                "key {key:?}: read {} returned element {value} twice: {}.",
+                "read {} returned element {value} twice: {}.",
                 describe_op(read.op),
                 shown(read)
             ),
@@ -169,7 +169,7 @@ fn check_key(
                     &[add, read.op],
                     vec![value.clone()],
                     format!(
-                        "key {key:?}: the add of {value} by {} was acknowledged before read {} began, \
+                        "the add of {value} by {} was acknowledged before read {} began, \
                          but that read returned {shown}, without {value}.",
                         describe_op(add),
                         describe_op(read.op),
@@ -186,7 +186,7 @@ fn check_key(
                     &[earlier, read.op],
                     vec![value.clone()],
                     format!(
-                        "key {key:?}: read {} returned {value} (its add was not acknowledged), \
+                        "read {} returned {value} (its add was not acknowledged), \
                          then read {}, which began after that, returned {shown}, without {value}.",
                         describe_op(earlier),
                         describe_op(read.op),

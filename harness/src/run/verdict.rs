@@ -210,7 +210,14 @@ fn anomalies(report: AnomalyReport, history: Option<&History>) -> Judged {
         .anomalies
         .iter()
         .take(5)
-        .map(|anomaly| format!("{}: {}", anomaly.kind.as_str(), anomaly.explanation))
+        .map(|anomaly| match anomaly.key.as_str() {
+            "" => format!("{}: {}", anomaly.kind.as_str(), anomaly.explanation),
+            key => format!(
+                "{}: key {key:?}: {}",
+                anomaly.kind.as_str(),
+                anomaly.explanation
+            ),
+        })
         .collect();
     // The earliest over every anomaly: a check lists its anomalies by kind
     // (raftlog: rollbacks before divergences), not by time.

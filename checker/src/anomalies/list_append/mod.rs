@@ -212,7 +212,7 @@ impl<'a> KeyCheck<'a> {
                 &ops,
                 vec![value.clone()],
                 format!(
-                    "key {key:?}: read {} returned element {value} twice, again at index {position} of {}; it was appended {by}.",
+                    "read {} returned element {value} twice, again at index {position} of {}; it was appended {by}.",
                     describe_op(read.op),
                     self.show(read, Some(position)),
                 ),
@@ -229,7 +229,7 @@ impl<'a> KeyCheck<'a> {
                 &[append, read.op],
                 vec![value.clone()],
                 format!(
-                    "key {key:?}: the append of {value} by {} was acknowledged before read {} began, \
+                    "the append of {value} by {} was acknowledged before read {} began, \
                      but that read returned {}, without {value}.",
                     describe_op(append),
                     describe_op(read.op),
