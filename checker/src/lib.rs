@@ -18,7 +18,7 @@
 //!   (docs/design.md's field table).
 //! - [`history`]: a [`History`] of [`Op`]s, each an invoke paired with its
 //!   completion: the unit every check works on.
-//! - [`format`]: readers for jsonl, Porcupine's etcd and kv logs, and
+//! - [`format`](mod@format): readers for jsonl, Porcupine's etcd and kv logs, and
 //!   Jepsen/Knossos EDN; each pairs invokes and completions into a [`History`].
 //! - [`model`]: sequential specifications (register, cas-register, kv,
 //!   kv-append, counter, set, list-append).
