@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
-use crate::history::{Event, EventType, Process};
+use crate::event::{Event, EventType, Process};
 use crate::model::ModelKind;
 
 /// A small seeded generator (splitmix64): same seed, same history.

@@ -1,139 +1,72 @@
-//! The history record: one event per line, Jepsen's field names (DESIGN.md).
+//! Operations: an invoke paired with its completion, the unit every check works on.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Who issued an event: a logical client, or the nemesis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Process {
-    /// A client process; one op in flight at a time.
-    Client(u64),
-    /// The fault injector; its events are single `info` lines that checks ignore.
-    Nemesis,
+/// How an operation ended, as the checker reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// It happened, with this result.
+    Ok(Value),
+    /// It definitely had no effect. When `observation` is true it also observed
+    /// something (a compare-and-set whose comparison failed saw a different value);
+    /// otherwise it is dropped.
+    Fail {
+        /// Whether the failure is an observation (a cas mismatch).
+        observation: bool,
+    },
+    /// Unknown: it may take effect at any instant after its call, or never
+    /// (`info`, a missing completion, or a result that was lost).
+    Unknown,
 }
 
-impl Serialize for Process {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Process::Client(id) => serializer.serialize_u64(*id),
-            Process::Nemesis => serializer.serialize_str("nemesis"),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Process {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Process;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a non-negative integer or \"nemesis\"")
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Process, E> {
-                Ok(Process::Client(v))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Process, E> {
-                u64::try_from(v)
-                    .map(Process::Client)
-                    .map_err(|_| E::custom(format!("process {v} is negative")))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Process, E> {
-                if v == "nemesis" {
-                    Ok(Process::Nemesis)
-                } else {
-                    Err(E::custom(format!(
-                        "process {v:?} is neither an integer nor \"nemesis\""
-                    )))
-                }
-            }
-        }
-        deserializer.deserialize_any(Visitor)
-    }
-}
-
-impl std::fmt::Display for Process {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Process::Client(id) => write!(f, "{id}"),
-            Process::Nemesis => f.write_str("nemesis"),
-        }
-    }
-}
-
-/// The kind of an event: a call, or one of the three ways a call can end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EventType {
-    /// The call left the client.
-    Invoke,
-    /// Completed with effect.
-    Ok,
-    /// Definitely had no effect.
-    Fail,
-    /// Unknown: a timeout or crash; may take effect any time after the call, or never.
-    Info,
-}
-
-/// One line of a history file (`history.jsonl`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    /// Position in the history, 0, 1, 2 ...
-    pub index: u64,
-    /// Nanoseconds since the test started (monotonic); for people and plots.
-    #[serde(default)]
-    pub time: u64,
-    /// The logical client, or the nemesis.
-    pub process: Process,
-    /// Call or completion kind.
-    #[serde(rename = "type")]
-    pub kind: EventType,
-    /// The function: `read`, `write`, `cas`, `append`, `add`, or a nemesis action.
+/// One operation of a history: a call and how it ended.
+///
+/// `call` and `ret` are positions in one real-time order (the history's event
+/// order). Intervals are closed: `a` precedes `b` only when `a.ret < b.call`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Op {
+    /// The id used in witnesses and explanations (docs/design.md, "Witness ids").
+    pub id: u64,
+    /// The logical client that issued it.
+    pub process: u64,
+    /// The independent key; `""` when the history has none.
+    pub key: String,
+    /// The function name, e.g. `read`, `write`, `cas`.
     pub f: String,
-    /// The independent key the op touches; absent means the shared key `""`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    /// Argument on invoke, observed result on `ok`; `null` when absent.
-    #[serde(default)]
-    pub value: Value,
-    /// The node the request was sent to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The argument given at the call.
+    pub input: Value,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Position of the call in the history.
+    pub call: u64,
+    /// Position of the completion; `None` when it never completed or its effect
+    /// time is unknown (the op may then take effect at any later instant).
+    pub ret: Option<u64>,
+    /// Time of the call in nanoseconds since the test started, when known.
+    pub call_time: Option<u64>,
+    /// Time of the completion in nanoseconds, when known.
+    pub ret_time: Option<u64>,
+    /// 1-based line of the call in the source file, for messages.
+    pub line: u64,
+    /// The node the request went to, when known.
     pub node: Option<String>,
-    /// Why a `fail` or `info` happened.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// The store's revision of an acknowledged write, when the target
-    /// reports one (etcd's `header.revision`); absent otherwise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revision: Option<u64>,
 }
 
-impl Event {
-    /// The error string that marks a failed compare-and-set as an observation.
-    pub const MISMATCH: &'static str = "mismatch";
+/// A history ready to check: its operations, in call order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    /// Every client operation, sorted by `call`.
+    pub ops: Vec<Op>,
+    /// Warnings met while reading (for example a torn last line).
+    pub warnings: Vec<String>,
 }
 
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn revision_is_kept_when_present_and_left_out_when_absent() {
-        let with = r#"{"index":3,"time":7,"process":1,"type":"ok","f":"write","key":"r0","value":5,"node":"n2","revision":42}"#;
-        let event: Event = serde_json::from_str(with).unwrap();
-        assert_eq!(event.revision, Some(42));
-        assert_eq!(serde_json::to_string(&event).unwrap(), with);
-
-        let without = r#"{"index":2,"time":5,"process":1,"type":"invoke","f":"write","key":"r0","value":5,"node":"n2"}"#;
-        let event: Event = serde_json::from_str(without).unwrap();
-        assert_eq!(event.revision, None);
-        assert_eq!(serde_json::to_string(&event).unwrap(), without);
-        assert_eq!(
-            serde_json::to_value(&event).unwrap().get("revision"),
-            None,
-            "no revision, no field"
-        );
-        assert_eq!(event.value, json!(5));
+impl History {
+    /// The distinct keys, sorted.
+    pub fn keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = self.ops.iter().map(|op| op.key.as_str()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
     }
 }

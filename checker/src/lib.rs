@@ -1,57 +1,54 @@
 //! faultline's checker: histories in, verdicts out. Pure and synchronous: no
 //! async, no processes; clocks only to honour a deadline passed in.
 //!
-//! - [`history`]: the JSON Lines event record (DESIGN.md's field table).
-//! - [`format`]: readers for jsonl, Porcupine's etcd and kv logs, and
+//! Two kinds of check, each in its folder:
+//!
+//! - [`linearizability`]: is there one order of the ops, respecting real
+//!   time, that a sequential [`model`] explains? Split by key, searched on all
+//!   cores, a violation explained in sentences; a witness order checked
+//!   independently.
+//! - [`anomalies`]: named anomalies (lost write, rollback, divergence,
+//!   duplicate, phantom) found directly: the list-append and set checks over
+//!   histories, and the committed-log and revision checks over the nodes'
+//!   `raftlog.jsonl` and etcd's `revisions.jsonl`.
+//!
+//! What they read and share:
+//!
+//! - [`event`]: the JSON Lines event record, one line of `history.jsonl`
+//!   (docs/design.md's field table).
+//! - [`history`]: a [`History`] of [`Op`]s, each an invoke paired with its
+//!   completion: the unit every check works on.
+//! - [`format`](mod@format): readers for jsonl, Porcupine's etcd and kv logs, and
 //!   Jepsen/Knossos EDN; each pairs invokes and completions into a [`History`].
 //! - [`model`]: sequential specifications (register, cas-register, kv,
 //!   kv-append, counter, set, list-append).
-//! - [`search`]: the per-key linearizability search.
-//! - [`check`]: splits a history by key, searches every key on all cores and
-//!   explains violations.
-//! - [`witness`]: verifies a witness order independently of the search.
+//! - [`verdict`]: valid, unknown or invalid, and the exit code of each.
 //! - [`gen`]: synthetic histories from a simulated object, for tests and benchmarks.
-//! - [`anomaly`]: named anomalies (lost write, rollback, divergence, ...) and
-//!   the report the checks below return.
-//! - [`append`]: the list-append check: appends are never lost or rolled back,
-//!   seen by clients.
-//! - [`set_check`]: the set check: acknowledged adds are never lost.
-//! - [`raftlog`]: committed log entries are never rolled back, seen from the
-//!   nodes' `raftlog.jsonl` samples.
-//! - [`revision`]: etcd's acknowledged writes read back at their revisions
-//!   (`revisions.jsonl`) still hold their values.
 
-pub mod anomaly;
-pub mod append;
-pub mod check;
-mod elements;
+pub mod anomalies;
 mod error;
+pub mod event;
 pub mod format;
 pub mod gen;
 pub mod history;
+pub mod linearizability;
 mod lines;
 pub mod model;
-mod op;
-#[doc(hidden)]
-pub mod oracle;
-pub mod raftlog;
-pub mod revision;
-pub mod search;
-pub mod set_check;
 mod values;
-pub mod witness;
+pub mod verdict;
 
-pub use anomaly::{Anomaly, AnomalyKind, AnomalyReport};
-pub use append::check_list_append;
-pub use check::{check, CheckOptions, KeyOutcome, KeyReport, Report, Verdict, Violation};
-pub use error::{Error, Result};
-pub use format::Format;
-pub use history::{Event, EventType, Process};
-pub use model::ModelKind;
-pub use op::{History, Op, Outcome};
-pub use raftlog::{check_raftlog, read_samples, LogEntry, LogSample};
-pub use revision::{
+pub use anomalies::list_append::check_list_append;
+pub use anomalies::raftlog::{check_raftlog, read_samples, LogEntry, LogSample};
+pub use anomalies::revision::{
     acknowledged_writes, check_revisions, read_revision_reads, RevisionRead, RevisionWrite,
 };
-pub use set_check::check_set;
+pub use anomalies::set::check_set;
+pub use anomalies::{Anomaly, AnomalyKind, AnomalyReport};
+pub use error::{Error, Result};
+pub use event::{Event, EventType, Process};
+pub use format::Format;
+pub use history::{History, Op, Outcome};
+pub use linearizability::{check, CheckOptions, KeyOutcome, KeyReport, Report, Violation};
+pub use model::ModelKind;
 pub use values::{ValueTable, NULL_ID};
+pub use verdict::Verdict;

@@ -1,5 +1,5 @@
 //! JSON Lines files of records other than the history (`raftlog.jsonl`,
-//! `revisions.jsonl`): one record per line, read as DESIGN.md reads a
+//! `revisions.jsonl`): one record per line, read as docs/design.md reads a
 //! history.
 
 use serde::de::DeserializeOwned;

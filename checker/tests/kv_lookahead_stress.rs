@@ -5,7 +5,8 @@
 mod common;
 
 use checker::gen::Rng;
-use checker::{check, oracle, CheckOptions, History, ModelKind, Outcome, Verdict};
+use checker::linearizability::oracle;
+use checker::{check, CheckOptions, History, ModelKind, Outcome, Verdict};
 use serde_json::{json, Value};
 
 fn history(seed: u64, n: usize, unique: bool) -> History {

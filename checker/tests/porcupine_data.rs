@@ -5,7 +5,8 @@ mod common;
 
 use std::time::Instant;
 
-use checker::{check, format, witness, CheckOptions, Format, ModelKind, Verdict};
+use checker::linearizability::witness;
+use checker::{check, format, CheckOptions, Format, ModelKind, Verdict};
 
 /// Linearizable etcd logs, from the corpus's porcupine/README.md; every
 /// other non-empty log is not linearizable.

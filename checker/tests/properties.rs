@@ -5,9 +5,8 @@
 mod common;
 
 use checker::gen::{generate, GenOptions, Rng};
-use checker::{
-    check, format, oracle, witness, CheckOptions, Event, History, ModelKind, Outcome, Verdict,
-};
+use checker::linearizability::{oracle, witness};
+use checker::{check, format, CheckOptions, Event, History, ModelKind, Outcome, Verdict};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 use serde_json::{json, Value};

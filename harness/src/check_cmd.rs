@@ -171,7 +171,7 @@ fn print_report(args: &CheckArgs, file: &Path, report: &Report, format: Format, 
             KeyOutcome::Valid { .. } => {}
             KeyOutcome::Unknown { reason } => println!("  {label}unknown: {reason}"),
             KeyOutcome::Invalid(violation) => {
-                println!("  {}", violation.explanation);
+                println!("  {label}{}", violation.explanation);
                 let n = violation.prefix.len();
                 if n > 0 {
                     println!("  longest linearizable prefix ({n} ops):");

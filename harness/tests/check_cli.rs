@@ -45,7 +45,8 @@ fn linearizable_history_exits_0_with_a_witness_that_verifies() {
     assert_eq!(order.len(), 20);
     let text = std::fs::read_to_string(&file).unwrap();
     let (history, _) = checker::format::read(&text, "kv-valid", None).unwrap();
-    checker::witness::verify(&history, checker::ModelKind::Kv, None, &order).unwrap();
+    checker::linearizability::witness::verify(&history, checker::ModelKind::Kv, None, &order)
+        .unwrap();
 }
 
 #[test]

@@ -55,18 +55,25 @@ pub struct JunitCase {
 fn explanations(details: &Value) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(keys) = details.get("keys").and_then(Value::as_array) {
-        out.extend(
-            keys.iter()
-                .filter_map(|k| k.get("explanation").and_then(Value::as_str))
-                .map(str::to_string),
-        );
+        out.extend(keys.iter().filter_map(|k| {
+            let explanation = k.get("explanation").and_then(Value::as_str)?;
+            // The explanation does not name its key: say it once, here.
+            Some(match k.get("key").and_then(Value::as_str) {
+                Some(key) if !key.is_empty() => format!("key {key:?}: {explanation}"),
+                _ => explanation.to_string(),
+            })
+        }));
     }
     if let Some(anomalies) = details.get("anomalies").and_then(Value::as_array) {
         out.extend(anomalies.iter().filter_map(|a| {
             let explanation = a.get("explanation").and_then(Value::as_str)?;
+            let explanation = match a.get("key").and_then(Value::as_str) {
+                Some(key) if !key.is_empty() => format!("key {key:?}: {explanation}"),
+                _ => explanation.to_string(),
+            };
             Some(match a.get("kind").and_then(Value::as_str) {
                 Some(kind) => format!("{kind}: {explanation}"),
-                None => explanation.to_string(),
+                None => explanation,
             })
         }));
     }

@@ -159,6 +159,11 @@ fn junit_has_a_case_per_check_with_the_explanation_as_the_failure_message() {
     match &cases[0].outcome {
         JunitOutcome::Failed { message, details } => {
             assert!(message.contains("This is a stale read."), "{message}");
+            assert_eq!(
+                message.matches("key ").count(),
+                1,
+                "the key is named once: {message}"
+            );
             assert!(details.contains("report.html"), "{details}");
         }
         other => panic!("expected a failure, got {other:?}"),
@@ -184,7 +189,7 @@ fn junit_has_a_case_per_check_with_the_explanation_as_the_failure_message() {
     assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
     assert!(xml.contains("tests=\"4\" failures=\"2\" errors=\"1\" skipped=\"0\""));
     assert!(
-        xml.contains("On key &quot;k"),
+        xml.contains("key &quot;k"),
         "explanations are escaped: {xml}"
     );
 }

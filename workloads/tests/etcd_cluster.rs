@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use checker::revision::{RevisionRead, RevisionWrite, ERROR_COMPACTED, ERROR_FUTURE_REVISION};
+use checker::anomalies::revision::{
+    RevisionRead, RevisionWrite, ERROR_COMPACTED, ERROR_FUTURE_REVISION,
+};
 use checker::{Event, EventType, Process, Verdict};
 use nemesis::{
     Network, NetworkOptions, NodeId, NodeSpec, Partition, ProcessTable, Readiness, Shape,

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::edn::{Edn, Reader};
 use super::{Completion, Invoke, Pairer};
 use crate::error::{Error, Result};
-use crate::op::History;
+use crate::history::History;
 
 pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
     let mut reader = Reader::new(text);
@@ -140,7 +140,7 @@ pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::op::Outcome;
+    use crate::history::Outcome;
 
     #[test]
     fn reads_a_vector_history_and_drops_nemesis_ops() {

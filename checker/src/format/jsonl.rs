@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use super::{Completion, Invoke, Pairer};
 use crate::error::{Error, Result};
-use crate::history::{Event, EventType, Process};
+use crate::event::{Event, EventType, Process};
+use crate::history::{History, Outcome};
 use crate::model::ModelKind;
-use crate::op::{History, Outcome};
 
 /// One line as read: the same fields as [`Event`], with its strings
 /// borrowed from the text where they need no unescaping, so a completion

@@ -11,8 +11,8 @@ use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::history::{History, Op, Outcome};
 use crate::model::ModelKind;
-use crate::op::{History, Op, Outcome};
 
 pub use jsonl::infer_model;
 

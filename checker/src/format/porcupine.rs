@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::edn::{Edn, Reader};
 use super::{Completion, Invoke, Pairer};
 use crate::error::{Error, Result};
-use crate::op::History;
+use crate::history::History;
 
 /// The text before the fields of every etcd log line.
 const ETCD_PREFIX: [&str; 3] = ["INFO", "jepsen.util", "-"];
@@ -209,7 +209,7 @@ pub(crate) fn read_kv(text: &str, source_name: &str) -> Result<History> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::op::Outcome;
+    use crate::history::Outcome;
 
     #[test]
     fn reads_etcd_lines_with_tabs_or_spaces() {

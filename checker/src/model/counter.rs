@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::{Import, Imported, Model};
-use crate::op::{Op, Outcome};
+use crate::history::{Op, Outcome};
 
 /// A counter operation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

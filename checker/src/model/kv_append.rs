@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{Import, Imported, Model};
-use crate::op::{Op, Outcome};
+use crate::history::{Op, Outcome};
 
 /// A kv-append operation on one key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -19,7 +19,7 @@ pub use set::{SetModel, SetOp, SetRet};
 use std::fmt::Debug;
 use std::hash::Hash;
 
-use crate::op::Op;
+use crate::history::Op;
 
 /// A deterministic sequential specification.
 pub trait Model: Send + Sync {

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::{Import, Imported, Model};
-use crate::op::{Op, Outcome};
+use crate::history::{Op, Outcome};
 use crate::values::{ValueTable, NULL_ID};
 
 /// A register operation; values are ids in the model's [`ValueTable`].

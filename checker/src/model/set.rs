@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{Import, Imported, Model};
-use crate::op::{Op, Outcome};
+use crate::history::{Op, Outcome};
 use crate::values::ValueTable;
 
 /// A set operation; elements are ids in the model's [`ValueTable`].

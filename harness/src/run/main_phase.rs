@@ -248,7 +248,7 @@ async fn read_back_revisions(run: &RunDir, client: &EtcdClient) -> Result<()> {
         .lines()
         .filter_map(|line| serde_json::from_str(line).ok())
         .collect();
-    let writes = checker::revision::acknowledged_writes(&events);
+    let writes = checker::acknowledged_writes(&events);
     let deadline = tokio::time::Instant::now() + REVISION_READS;
     let reads = client.reads_at_revisions(&writes, deadline).await;
     let out = results::JsonlWriter::create(run.revisions())?;

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use checker::raftlog::{LogEntry, LogSample};
+use checker::{LogEntry, LogSample};
 use nemesis::{NodeId, Supervisor};
 use results::{JsonlWriter, RunDir};
 use tokio::sync::watch;

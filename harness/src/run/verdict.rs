@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use checker::anomaly::AnomalyReport;
+use checker::AnomalyReport;
 use checker::{CheckOptions, Format, History, KeyOutcome, Verdict};
 use results::{CheckResult, OpCounts, RunDir, RunResults};
 use workloads::Workload;
@@ -210,7 +210,14 @@ fn anomalies(report: AnomalyReport, history: Option<&History>) -> Judged {
         .anomalies
         .iter()
         .take(5)
-        .map(|anomaly| format!("{}: {}", anomaly.kind.as_str(), anomaly.explanation))
+        .map(|anomaly| match anomaly.key.as_str() {
+            "" => format!("{}: {}", anomaly.kind.as_str(), anomaly.explanation),
+            key => format!(
+                "{}: key {key:?}: {}",
+                anomaly.kind.as_str(),
+                anomaly.explanation
+            ),
+        })
         .collect();
     // The earliest over every anomaly: a check lists its anomalies by kind
     // (raftlog: rollbacks before divergences), not by time.
@@ -283,10 +290,8 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, outcome: Outcome) 
         let source = run.history().display().to_string();
         judged.push(match plan.workload {
             Workload::Register | Workload::Counter => linearizability(plan, history, &source),
-            Workload::Append => {
-                anomalies(checker::append::check_list_append(history), Some(history))
-            }
-            Workload::Set => anomalies(checker::set_check::check_set(history), Some(history)),
+            Workload::Append => anomalies(checker::check_list_append(history), Some(history)),
+            Workload::Set => anomalies(checker::check_set(history), Some(history)),
         });
         // Only the raftkv protocol lists committed log entries (etcd has
         // no such call; its rollback check from the client side is to come).
@@ -294,8 +299,8 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, outcome: Outcome) 
             if let Some(raftlog) = file_check(
                 &run.raftlog(),
                 "raftlog",
-                checker::raftlog::read_samples,
-                checker::raftlog::check_raftlog,
+                checker::read_samples,
+                checker::check_raftlog,
             ) {
                 judged.push(raftlog);
             }
@@ -303,8 +308,8 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, outcome: Outcome) 
         if let Some(revisions) = file_check(
             &run.revisions(),
             "revisions",
-            checker::revision::read_revision_reads,
-            checker::revision::check_revisions,
+            checker::read_revision_reads,
+            checker::check_revisions,
         ) {
             judged.push(revisions);
         }

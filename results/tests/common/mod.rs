@@ -206,7 +206,7 @@ pub fn write_run(dir: &Path, ops: usize, hostile: bool) -> Made {
              "stuck_on": {"id": stuck, "process": stuck_op.process, "op": format!("read -> {payload}"), "line": stuck + 1,
                           "call_time": stuck_op.call, "ret_time": stuck_op.ret, "crashed": false, "node": stuck_op.node},
              "needed": format!("the register to hold {payload}"), "state": "7", "seen": ["7", payload],
-             "explanation": format!("On key {stuck_key:?}: read -> {payload} cannot be placed. This is a stale read."),
+             "explanation": format!("read -> {payload} cannot be placed. This is a stale read."),
              "kind": "stale-read"},
             {"key": pick(hostile, 3, "k-undecided", &PAYLOADS), "ops": 5, "verdict": "unknown", "configurations": 1, "millis": 1.0,
              "reason": pick(hostile, 4, "the time budget ran out", &PAYLOADS)}

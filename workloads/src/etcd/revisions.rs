@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use checker::revision::{
+use checker::anomalies::revision::{
     RevisionRead, RevisionWrite, ERROR_COMPACTED, ERROR_FUTURE_REVISION, ERROR_NOT_READ,
 };
 use nemesis::NodeId;

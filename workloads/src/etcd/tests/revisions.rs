@@ -2,7 +2,7 @@
 //! carries, and reads at revisions (request shape, node rotation, the
 //! mapping of etcd's errors, the deadline).
 
-use checker::revision::{
+use checker::anomalies::revision::{
     RevisionRead, RevisionWrite, ERROR_COMPACTED, ERROR_FUTURE_REVISION, ERROR_NOT_READ,
 };
 

@@ -1,5 +1,5 @@
 //! The list-append check: committed appends are never lost or rolled back,
-//! seen by clients (DESIGN.md "Checks"). Elle's list-append idea, for
+//! seen by clients (docs/design.md, "Checks"). Elle's list-append idea, for
 //! single-key lists rather than transactions.
 //!
 //! Per key, every `ok` read is evidence (`fail` and `info` reads observed
@@ -33,9 +33,9 @@ use std::collections::BTreeMap;
 #[cfg(test)]
 use serde_json::Value;
 
-use crate::anomaly::{bump, describe_op, show_list, AnomalyKind, AnomalyReport, Finding};
-use crate::elements::{collect, Collected, Elements, Read};
-use crate::op::{History, Op, Outcome};
+use crate::anomalies::elements::{collect, Collected, ElementRules, Elements, Origin, Read};
+use crate::anomalies::report::{bump, describe_op, show_list, AnomalyKind, AnomalyReport, Finding};
+use crate::history::{History, Op, Outcome};
 
 mod orders;
 
@@ -173,136 +173,82 @@ impl<'a> KeyCheck<'a> {
     /// Duplicates, phantoms and lost writes: one anomaly per element, named
     /// by the earliest read (by call) that shows it.
     fn check_elements(&self, found: &mut Vec<Finding>) {
-        let n = self.elements.len();
-        // stamp[e] == r + 1 when read r holds element e.
-        let mut stamp = vec![0usize; n];
-        let mut duplicate_named = vec![false; n];
-        let mut phantom_named = vec![false; n];
-        let mut lost_named = vec![false; n];
-        let mut acks: Vec<(u64, u32)> = (0..n as u32)
-            .filter_map(|e| match self.appended[e as usize] {
-                Appended::Once { ack: Some(ack), .. } => Some((ack, e)),
-                _ => None,
-            })
-            .collect();
-        acks.sort_unstable();
         let key = self.key;
-        for (r, read) in self.reads.iter().enumerate() {
-            let mark = r + 1;
-            let mut acked_present = 0usize;
-            for (position, &e) in read.items.iter().enumerate() {
-                let slot = e as usize;
-                let appended = self.appended[slot];
-                if matches!(appended, Appended::Several) {
-                    continue;
-                }
-                let value = self.elements.value(e);
-                if stamp[slot] == mark {
-                    if !duplicate_named[slot] {
-                        duplicate_named[slot] = true;
-                        let (by, ops) = match appended {
-                            Appended::Once { op, .. } => {
-                                (format!("once, by {}", describe_op(op)), vec![read.op, op])
-                            }
-                            _ => ("by no op that took effect".to_string(), vec![read.op]),
-                        };
-                        found.push(Finding::about_ops(
-                            AnomalyKind::Duplicate,
-                            key,
-                            &ops,
-                            vec![value.clone()],
-                            format!(
-                                "key {key:?}: read {} returned element {value} twice, again at index {position} of {}; it was appended {by}.",
-                                describe_op(read.op),
-                                self.show(read, Some(position)),
-                            ),
-                        ));
-                    }
-                    continue;
-                }
-                stamp[slot] = mark;
-                let phantom = match appended {
-                    Appended::Never => Some((
-                        vec![read.op],
-                        "which no op appended to this key".to_string(),
-                    )),
-                    Appended::Failed(op) => Some((
-                        vec![read.op, op],
-                        format!(
-                            "whose append {} definitely failed (no effect)",
-                            describe_op(op)
-                        ),
-                    )),
-                    Appended::Once { op, .. } if op.call > read.ret => Some((
-                        vec![read.op, op],
-                        format!(
-                            "whose append {} was invoked only after the read returned: a read from the future",
-                            describe_op(op)
-                        ),
-                    )),
+        let rules = ElementRules {
+            key,
+            elements: &self.elements,
+            write_f: "append",
+            written: "appended",
+            origins: self
+                .appended
+                .iter()
+                .map(|appended| match *appended {
+                    Appended::Never => Origin::Never,
+                    Appended::Failed(op) => Origin::Failed(op),
+                    Appended::Once { op, .. } => Origin::Live(op),
+                    Appended::Several => Origin::Unjudged,
+                })
+                .collect(),
+            known_at: self
+                .appended
+                .iter()
+                .map(|appended| match appended {
+                    Appended::Once { ack, .. } => *ack,
                     _ => None,
-                };
-                if let Some((ops, why)) = phantom {
-                    if !phantom_named[slot] {
-                        phantom_named[slot] = true;
-                        found.push(Finding::about_ops(
-                            AnomalyKind::Phantom,
-                            key,
-                            &ops,
-                            vec![value.clone()],
-                            format!(
-                                "key {key:?}: read {} returned element {value}, {why}.",
-                                describe_op(read.op)
-                            ),
-                        ));
-                    }
+                })
+                .collect(),
+        };
+        let duplicate = |read: &Read, position: usize, e: u32| {
+            let value = self.elements.value(e);
+            let (by, ops) = match self.appended[e as usize] {
+                Appended::Once { op, .. } => {
+                    (format!("once, by {}", describe_op(op)), vec![read.op, op])
                 }
-                if let Appended::Once { ack: Some(ack), .. } = appended {
-                    if ack < read.op.call {
-                        acked_present += 1;
-                    }
-                }
-            }
-            let due = acks.partition_point(|&(ack, _)| ack < read.op.call);
-            if acked_present == due {
-                continue;
-            }
-            for &(_, e) in &acks[..due] {
-                let slot = e as usize;
-                if stamp[slot] == mark || lost_named[slot] {
-                    continue;
-                }
-                lost_named[slot] = true;
-                let Appended::Once { op: append, .. } = self.appended[slot] else {
-                    unreachable!("acks hold only elements appended once with an ok append")
-                };
-                let value = self.elements.value(e);
-                found.push(Finding::about_ops(
-                    AnomalyKind::LostWrite,
-                    key,
-                    &[append, read.op],
-                    vec![value.clone()],
-                    format!(
-                        "key {key:?}: the append of {value} by {} was acknowledged before read {} began, \
-                         but that read returned {}, without {value}.",
-                        describe_op(append),
-                        describe_op(read.op),
-                        self.show(read, None),
-                    ),
-                ));
-            }
-        }
+                _ => ("by no op that took effect".to_string(), vec![read.op]),
+            };
+            Finding::about_ops(
+                AnomalyKind::Duplicate,
+                key,
+                &ops,
+                vec![value.clone()],
+                format!(
+                    "read {} returned element {value} twice, again at index {position} of {}; it was appended {by}.",
+                    describe_op(read.op),
+                    self.show(read, Some(position)),
+                ),
+            )
+        };
+        let lost = |read: &Read, e: u32| {
+            let Appended::Once { op: append, .. } = self.appended[e as usize] else {
+                unreachable!("only elements appended once with an ok append are known present")
+            };
+            let value = self.elements.value(e);
+            Finding::about_ops(
+                AnomalyKind::LostWrite,
+                key,
+                &[append, read.op],
+                vec![value.clone()],
+                format!(
+                    "the append of {value} by {} was acknowledged before read {} began, \
+                     but that read returned {}, without {value}.",
+                    describe_op(append),
+                    describe_op(read.op),
+                    self.show(read, None),
+                ),
+            )
+        };
+        rules.check(&self.reads, found, duplicate, lost);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Verdict;
-    use crate::format::{read, Format};
+    use crate::anomalies::test_rows::{history as history_with_keys, kinds};
+    use crate::verdict::Verdict;
 
     /// A history from compact rows: `(process, type, f, value)` per line,
-    /// key `k`, indexes and times from the row number. `value` is JSON text.
+    /// key `k`.
     fn history(rows: &[(u64, &str, &str, &str)]) -> History {
         history_with_keys(
             &rows
@@ -310,23 +256,6 @@ mod tests {
                 .map(|&(p, t, f, v)| (p, t, f, "k", v))
                 .collect::<Vec<_>>(),
         )
-    }
-
-    fn history_with_keys(rows: &[(u64, &str, &str, &str, &str)]) -> History {
-        let mut text = String::new();
-        for (i, (process, kind, f, key, value)) in rows.iter().enumerate() {
-            text.push_str(&format!(
-                r#"{{"index":{i},"time":{},"process":{process},"type":"{kind}","f":"{f}","key":"{key}","value":{value},"node":"n{}"}}"#,
-                i * 10,
-                process % 3 + 1
-            ));
-            text.push('\n');
-        }
-        read(&text, "test", Some(Format::Jsonl)).unwrap().0
-    }
-
-    fn kinds(report: &AnomalyReport) -> Vec<AnomalyKind> {
-        report.anomalies.iter().map(|a| a.kind).collect()
     }
 
     #[test]
@@ -533,35 +462,6 @@ mod tests {
             "{}",
             divergence.explanation
         );
-    }
-
-    #[test]
-    fn bad_elements_in_reads_are_duplicates_or_phantoms() {
-        // Table: (what the read returned, expected anomaly, why).
-        let cases: &[(&str, AnomalyKind)] = &[
-            // 1 twice: the list holds each appended element once.
-            ("[1,1]", AnomalyKind::Duplicate),
-            // 9 was never appended.
-            ("[1,9]", AnomalyKind::Phantom),
-            // 3's append definitely failed.
-            ("[1,3]", AnomalyKind::Phantom),
-            // 4's append was invoked after this read returned.
-            ("[1,4]", AnomalyKind::Phantom),
-        ];
-        for (returned, expected) in cases {
-            let h = history(&[
-                (0, "invoke", "append", "1"),
-                (0, "ok", "append", "1"),
-                (1, "invoke", "append", "3"),
-                (1, "fail", "append", "3"),
-                (2, "invoke", "read", "null"),
-                (2, "ok", "read", returned),
-                (3, "invoke", "append", "4"),
-                (3, "ok", "append", "4"),
-            ]);
-            let report = check_list_append(&h);
-            assert_eq!(&kinds(&report), &[*expected], "{returned}: {report:#?}");
-        }
     }
 
     #[test]

@@ -26,9 +26,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
 
-use crate::anomaly::{bump, Anomaly, AnomalyKind, AnomalyReport, Finding};
+use crate::anomalies::report::{bump, Anomaly, AnomalyKind, AnomalyReport, Finding};
 use crate::error::Result;
-use crate::history::{Event, EventType, Process};
+use crate::event::{Event, EventType, Process};
 use crate::lines::read_json_lines;
 
 /// [`RevisionRead::error`] when the node had compacted the revision away
@@ -329,9 +329,8 @@ fn rollback(read: &RevisionRead, got: &Value) -> Finding {
                 "mod_revision": read.mod_revision,
             })],
             explanation: format!(
-                "key {:?}: op {} wrote {}, acknowledged at revision {}, but {reader} as {}{written}: \
+                "op {} wrote {}, acknowledged at revision {}, but {reader} as {}{written}: \
                  an acknowledged write was lost or replaced at its own revision.",
-                read.key,
                 read.op,
                 read.value,
                 read.revision,
@@ -361,7 +360,7 @@ fn divergence(key: &str, revision: u64, writes: &WritesAt) -> Finding {
                 .map(|(op, (value, _))| json!({"op": op, "revision": revision, "value": value}))
                 .collect(),
             explanation: format!(
-                "key {key:?}: {} writes with different values were acknowledged at revision {revision} \
+                "{} writes with different values were acknowledged at revision {revision} \
                  ({}): one revision holds one value per key.",
                 writes.len(),
                 each.join(", ")
@@ -374,7 +373,7 @@ fn divergence(key: &str, revision: u64, writes: &WritesAt) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Verdict;
+    use crate::verdict::Verdict;
 
     fn write(key: &str, value: Value, revision: u64, op: u64) -> RevisionWrite {
         RevisionWrite {
@@ -488,8 +487,8 @@ mod tests {
         assert_eq!(rollback.time, Some(118_000));
         assert_eq!(
             rollback.explanation,
-            "key \"r3\": op 118 wrote 57, acknowledged at revision 412, but n1 read \"r3\" at \
-             revision 412 as 55 (written at revision 409): an acknowledged write was lost or \
+            "op 118 wrote 57, acknowledged at revision 412, but n1 read \"r3\" at revision 412 \
+             as 55 (written at revision 409): an acknowledged write was lost or \
              replaced at its own revision."
         );
         assert_eq!(rollback.values[0]["expected"], json!(57));

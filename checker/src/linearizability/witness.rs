@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
-use crate::check::import_by_key;
+use super::check::import_by_key;
+use super::search::NEVER;
+use crate::history::History;
 use crate::model::{Import, ModelKind, ModelTask};
-use crate::op::History;
-use crate::search::NEVER;
 
 /// Checks that `witness` (key -> op ids in order) proves `history` linearizable
 /// for `model`: every op with a known result appears exactly once, crashed ops

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::check::Verdict;
-use crate::op::Op;
+use crate::history::Op;
+use crate::verdict::Verdict;
 
 /// How many anomalies of one kind a report lists; the rest are only counted.
 pub const MAX_LISTED_PER_KIND: usize = 100;
@@ -97,7 +97,7 @@ pub struct Anomaly {
     /// and values involved.
     pub explanation: String,
     /// When the anomaly became observable, in ns since the test started: for
-    /// history checks the invoke time of the earliest op named (DESIGN.md's
+    /// history checks the invoke time of the earliest op named (docs/design.md's
     /// time to detection), for raftlog the time of the sample that revealed it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<u64>,

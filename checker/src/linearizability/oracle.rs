@@ -3,10 +3,10 @@
 
 use serde_json::Value;
 
-use crate::check::import_by_key;
+use super::check::import_by_key;
+use super::search::{KeyOp, NEVER};
+use crate::history::History;
 use crate::model::{Import, ModelKind, ModelTask};
-use crate::op::History;
-use crate::search::{KeyOp, NEVER};
 
 /// Whether some order of `history`'s ops (per key) explains every result:
 /// ops with a known result placed exactly once, crashed ops at most once,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::{KeyCheck, MAX_VALUES_LISTED};
-use crate::anomaly::{describe_op, show_values, AnomalyKind, Finding};
+use crate::anomalies::report::{describe_op, show_values, AnomalyKind, Finding};
 
 impl KeyCheck<'_> {
     /// Divergence and rollback, from a trie of the reads.
@@ -49,7 +49,7 @@ impl KeyCheck<'_> {
                     &[a.op, b.op],
                     vec![x.clone(), y.clone()],
                     format!(
-                        "key {key:?}: read {} returned {} and read {} returned {}; they differ at index {index} \
+                        "read {} returned {} and read {} returned {}; they differ at index {index} \
                          ({x} vs {y}), so no single order of appends explains both.{followers}",
                         describe_op(a.op),
                         self.show(a, Some(index)),
@@ -90,7 +90,7 @@ impl KeyCheck<'_> {
                 &[longer.op, shorter.op],
                 gone_values.clone(),
                 format!(
-                    "key {key:?}: read {} returned {}, then read {}, which began after that, returned {}, \
+                    "read {} returned {}, then read {}, which began after that, returned {}, \
                      a shorter prefix: {} element(s) seen committed disappeared ({}).{others}",
                     describe_op(longer.op),
                     self.show(longer, Some(shorter.items.len())),

@@ -1,4 +1,4 @@
-//! Committed entries are never rolled back, seen from the nodes (DESIGN.md
+//! Committed entries are never rolled back, seen from the nodes (docs/design.md,
 //! "Checks"): the samples of each node's committed log in `raftlog.jsonl`.
 //!
 //! The harness lists each node's committed entries (`GET /log` of the node
@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::anomaly::{bump, show_time, AnomalyKind, AnomalyReport, Finding};
+use crate::anomalies::report::{bump, show_time, AnomalyKind, AnomalyReport, Finding};
 use crate::error::Result;
 use crate::lines::read_json_lines;
 
@@ -351,7 +351,7 @@ fn check_finals(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Verdict;
+    use crate::verdict::Verdict;
 
     /// A sample from `(time, node, commit_index, [(index, term, digest)])`,
     /// listing from index 1.

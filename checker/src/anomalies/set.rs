@@ -17,13 +17,13 @@
 //! present once any add took effect. A key with acknowledged adds and no
 //! successful read cannot be judged (unknown, unless another key has an
 //! anomaly). Linear in the total length of the reads, as in
-//! [`crate::append`].
+//! [`list_append`](super::list_append).
 
 use std::collections::BTreeMap;
 
-use crate::anomaly::{bump, describe_op, show_list, AnomalyKind, AnomalyReport, Finding};
-use crate::elements::{collect, Collected};
-use crate::op::{History, Op, Outcome};
+use crate::anomalies::elements::{collect, Collected, ElementRules, Origin, Read};
+use crate::anomalies::report::{bump, describe_op, show_list, AnomalyKind, AnomalyReport, Finding};
+use crate::history::{History, Op, Outcome};
 
 /// Checks a set history (`add` element / `read` sorted elements) for lost
 /// writes, rollbacks, duplicates and phantoms.
@@ -121,143 +121,88 @@ fn check_key(
             }
         }
     }
-    // When each element with a live add became known present.
-    let mut known: Vec<(u64, u32)> = (0..n as u32)
-        .filter(|&e| added[e as usize].live.is_some())
-        .filter_map(|e| {
-            let slot = e as usize;
-            let ack = added[slot].acked.map(|(ret, _)| ret);
-            let seen = first_seen[slot].map(|(ret, _)| ret);
-            match (ack, seen) {
-                (Some(a), Some(s)) => Some(a.min(s)),
-                (a, s) => a.or(s),
+    let rules = ElementRules {
+        key,
+        elements: &elements,
+        write_f: "add",
+        written: "added",
+        origins: added
+            .iter()
+            .map(|element| match (element.live, element.failed) {
+                (Some(live), _) => Origin::Live(live),
+                (None, Some(failed)) => Origin::Failed(failed),
+                (None, None) => Origin::Never,
+            })
+            .collect(),
+        known_at: (0..n)
+            .map(|slot| {
+                added[slot].live?;
+                element_known_at(&added[slot], first_seen[slot])
+            })
+            .collect(),
+    };
+    let shown = |read: &Read| show_list(&read.items, |&e| elements.value(e).to_string(), None);
+    let duplicate = |read: &Read, _position: usize, e: u32| {
+        let value = elements.value(e);
+        Finding::about_ops(
+            AnomalyKind::Duplicate,
+            key,
+            &[read.op],
+            vec![value.clone()],
+            format!(
+                "read {} returned element {value} twice: {}.",
+                describe_op(read.op),
+                shown(read)
+            ),
+        )
+    };
+    let missing = |read: &Read, e: u32| {
+        let slot = e as usize;
+        let value = elements.value(e);
+        let shown = shown(read);
+        match added[slot].acked {
+            Some((ack, add)) if ack < read.op.call => {
+                bump(stats, "lost", 1);
+                Finding::about_ops(
+                    AnomalyKind::LostWrite,
+                    key,
+                    &[add, read.op],
+                    vec![value.clone()],
+                    format!(
+                        "the add of {value} by {} was acknowledged before read {} began, \
+                         but that read returned {shown}, without {value}.",
+                        describe_op(add),
+                        describe_op(read.op),
+                    ),
+                )
             }
-            .map(|at| (at, e))
-        })
-        .collect();
-    known.sort_unstable();
+            _ => {
+                let (_, seen_by) = first_seen[slot]
+                    .expect("an element known before a read without an ack was read earlier");
+                let earlier = reads[seen_by].op;
+                Finding::about_ops(
+                    AnomalyKind::Rollback,
+                    key,
+                    &[earlier, read.op],
+                    vec![value.clone()],
+                    format!(
+                        "read {} returned {value} (its add was not acknowledged), \
+                         then read {}, which began after that, returned {shown}, without {value}.",
+                        describe_op(earlier),
+                        describe_op(read.op),
+                    ),
+                )
+            }
+        }
+    };
+    rules.check(&reads, found, duplicate, missing);
 
+    // Jepsen's "recovered": adds of unknown outcome that reads show.
     let final_read = reads
         .iter()
         .enumerate()
         .max_by_key(|(_, read)| (read.ret, read.op.call))
         .map(|(r, _)| r);
-    let mut stamp = vec![0usize; n];
-    let mut duplicate_named = vec![false; n];
-    let mut phantom_named = vec![false; n];
-    let mut missing_named = vec![false; n];
-    for (r, read) in reads.iter().enumerate() {
-        let mark = r + 1;
-        let mut known_present = 0usize;
-        for &e in &read.items {
-            let slot = e as usize;
-            let value = elements.value(e);
-            if stamp[slot] == mark {
-                if !duplicate_named[slot] {
-                    duplicate_named[slot] = true;
-                    found.push(Finding::about_ops(
-                        AnomalyKind::Duplicate,
-                        key,
-                        &[read.op],
-                        vec![value.clone()],
-                        format!(
-                            "key {key:?}: read {} returned element {value} twice: {}.",
-                            describe_op(read.op),
-                            show_list(&read.items, |&e| elements.value(e).to_string(), None)
-                        ),
-                    ));
-                }
-                continue;
-            }
-            stamp[slot] = mark;
-            let element = added[slot];
-            let phantom = match (element.live, element.failed) {
-                (None, None) => Some((vec![read.op], "which no op added to this key".to_string())),
-                (None, Some(failed)) => Some((
-                    vec![read.op, failed],
-                    format!("whose add {} definitely failed (no effect)", describe_op(failed)),
-                )),
-                (Some(live), _) if live.call > read.ret => Some((
-                    vec![read.op, live],
-                    format!(
-                        "whose add {} was invoked only after the read returned: a read from the future",
-                        describe_op(live)
-                    ),
-                )),
-                _ => None,
-            };
-            if let Some((ops, why)) = phantom {
-                if !phantom_named[slot] {
-                    phantom_named[slot] = true;
-                    found.push(Finding::about_ops(
-                        AnomalyKind::Phantom,
-                        key,
-                        &ops,
-                        vec![value.clone()],
-                        format!(
-                            "key {key:?}: read {} returned element {value}, {why}.",
-                            describe_op(read.op)
-                        ),
-                    ));
-                }
-            }
-            if element.live.is_some()
-                && element_known_at(&added[slot], first_seen[slot]) < read.op.call
-            {
-                known_present += 1;
-            }
-        }
-        let due = known.partition_point(|&(at, _)| at < read.op.call);
-        if known_present < due {
-            for &(_, e) in &known[..due] {
-                let slot = e as usize;
-                if stamp[slot] == mark || missing_named[slot] {
-                    continue;
-                }
-                missing_named[slot] = true;
-                let value = elements.value(e);
-                let shown = show_list(&read.items, |&e| elements.value(e).to_string(), None);
-                let finding = match added[slot].acked {
-                    Some((ack, add)) if ack < read.op.call => {
-                        bump(stats, "lost", 1);
-                        Finding::about_ops(
-                            AnomalyKind::LostWrite,
-                            key,
-                            &[add, read.op],
-                            vec![value.clone()],
-                            format!(
-                                "key {key:?}: the add of {value} by {} was acknowledged before read {} began, \
-                                 but that read returned {shown}, without {value}.",
-                                describe_op(add),
-                                describe_op(read.op),
-                            ),
-                        )
-                    }
-                    _ => {
-                        let (_, seen_by) = first_seen[slot].expect(
-                            "an element known before a read without an ack was read earlier",
-                        );
-                        let earlier = reads[seen_by].op;
-                        Finding::about_ops(
-                            AnomalyKind::Rollback,
-                            key,
-                            &[earlier, read.op],
-                            vec![value.clone()],
-                            format!(
-                                "key {key:?}: read {} returned {value} (its add was not acknowledged), \
-                                 then read {}, which began after that, returned {shown}, without {value}.",
-                                describe_op(earlier),
-                                describe_op(read.op),
-                            ),
-                        )
-                    }
-                };
-                found.push(finding);
-            }
-        }
-    }
-
-    // Jepsen's "recovered": adds of unknown outcome that reads show.
     for (e, element) in added.iter().enumerate() {
         if element.live.is_none() || element.acked.is_some() {
             continue;
@@ -281,36 +226,22 @@ fn check_key(
 }
 
 /// When an element became known present: its first acknowledgement or the
-/// first read that returned it, whichever came first.
-fn element_known_at(added: &Added, first_seen: Option<(u64, usize)>) -> u64 {
-    let ack = added.acked.map_or(u64::MAX, |(ret, _)| ret);
-    let seen = first_seen.map_or(u64::MAX, |(ret, _)| ret);
-    ack.min(seen)
+/// first read that returned it, whichever came first; `None` when neither.
+fn element_known_at(added: &Added, first_seen: Option<(u64, usize)>) -> Option<u64> {
+    let ack = added.acked.map(|(ret, _)| ret);
+    let seen = first_seen.map(|(ret, _)| ret);
+    match (ack, seen) {
+        (Some(a), Some(s)) => Some(a.min(s)),
+        (a, s) => a.or(s),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Verdict;
-    use crate::format::{read, Format};
+    use crate::anomalies::test_rows::{history, kinds};
+    use crate::verdict::Verdict;
     use serde_json::json;
-
-    /// A history from `(process, type, f, key, value)` rows; `value` is JSON text.
-    fn history(rows: &[(u64, &str, &str, &str, &str)]) -> History {
-        let mut text = String::new();
-        for (i, (process, kind, f, key, value)) in rows.iter().enumerate() {
-            text.push_str(&format!(
-                r#"{{"index":{i},"time":{},"process":{process},"type":"{kind}","f":"{f}","key":"{key}","value":{value}}}"#,
-                i * 10
-            ));
-            text.push('\n');
-        }
-        read(&text, "test", Some(Format::Jsonl)).unwrap().0
-    }
-
-    fn kinds(report: &AnomalyReport) -> Vec<AnomalyKind> {
-        report.anomalies.iter().map(|a| a.kind).collect()
-    }
 
     #[test]
     fn adds_seen_by_later_reads_are_valid_with_stats() {
@@ -387,43 +318,6 @@ mod tests {
         let report = check_set(&h);
         assert_eq!(kinds(&report), vec![AnomalyKind::Rollback]);
         assert_eq!(report.anomalies[0].ops, vec![2, 4]);
-    }
-
-    #[test]
-    fn bad_elements_in_reads_are_duplicates_or_phantoms() {
-        // Table: (what the read returned, expected anomaly). Why bad:
-        let cases: &[(&str, AnomalyKind)] = &[
-            // 1 twice in one read.
-            ("[1,1]", AnomalyKind::Duplicate),
-            // 9 was never added.
-            ("[1,9]", AnomalyKind::Phantom),
-            // 3's only add definitely failed.
-            ("[1,3]", AnomalyKind::Phantom),
-            // 4 was added only after this read returned.
-            ("[1,4]", AnomalyKind::Phantom),
-        ];
-        for (returned, expected) in cases {
-            let h = history(&[
-                (0, "invoke", "add", "k", "1"),
-                (0, "ok", "add", "k", "1"),
-                (1, "invoke", "add", "k", "3"),
-                (1, "fail", "add", "k", "3"),
-                (2, "invoke", "read", "k", "null"),
-                (2, "ok", "read", "k", returned),
-                (3, "invoke", "add", "k", "4"),
-                (3, "ok", "add", "k", "4"),
-                (2, "invoke", "read", "k", "null"),
-                (2, "ok", "read", "k", "[1,3,4,9]"),
-            ]);
-            let report = check_set(&h);
-            let first: Vec<AnomalyKind> = report
-                .anomalies
-                .iter()
-                .filter(|a| a.ops.contains(&4))
-                .map(|a| a.kind)
-                .collect();
-            assert_eq!(&first, &[*expected], "{returned}: {report:#?}");
-        }
     }
 
     #[test]

@@ -1,102 +1,14 @@
-//! Checking a whole history: split by key (P-compositionality), search every
-//! key on all cores (largest first), and explain what was found.
+//! A violation in sentences: the longest linearizable prefix the search
+//! found, the op that cannot follow it and what it needed, and, for
+//! registers, whether the op is a provably stale read. Every time printed is
+//! an op's recorded `time` (call or completion), never an event position.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
-
-use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
-use crate::model::{Import, Model, ModelKind, ModelTask};
-use crate::op::{History, Op};
-use crate::search::{self, Budget, KeyOp, Limits, SearchResult, NEVER};
-
-/// The configuration budget of a key's first round (then x8 per round).
-const FIRST_ROUND_CONFIGURATIONS: u64 = 1 << 16;
-
-/// How to check a history.
-#[derive(Debug, Clone)]
-pub struct CheckOptions {
-    /// The model every key is checked against.
-    pub model: ModelKind,
-    /// The registers' initial value (register models only); `null` when `None`.
-    pub initial: Option<Value>,
-    /// Keys not decided by this instant end `unknown`.
-    pub deadline: Option<Instant>,
-    /// Memory budget for each key's search, in bytes.
-    pub memory_bytes: usize,
-    /// Stop every other key once one key is found not linearizable (their
-    /// verdicts become unknown), as Porcupine does. The file's verdict is the
-    /// same; only the other keys' details are lost.
-    pub stop_at_first_violation: bool,
-}
-
-impl CheckOptions {
-    /// Options with no budget for `model`.
-    pub fn new(model: ModelKind) -> Self {
-        CheckOptions {
-            model,
-            initial: None,
-            deadline: None,
-            memory_bytes: usize::MAX,
-            stop_at_first_violation: false,
-        }
-    }
-}
-
-/// The verdict for a file (or a key), with its exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Linearizable.
-    Valid,
-    /// A budget ran out before a verdict.
-    Unknown,
-    /// Not linearizable.
-    Invalid,
-}
-
-impl Verdict {
-    /// DESIGN.md's exit code: 0 valid, 1 anomaly, 2 unknown.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Verdict::Valid => 0,
-            Verdict::Invalid => 1,
-            Verdict::Unknown => 2,
-        }
-    }
-
-    /// The verdict in words.
-    pub fn words(self) -> &'static str {
-        match self {
-            Verdict::Valid => "linearizable",
-            Verdict::Invalid => "NOT linearizable",
-            Verdict::Unknown => "unknown",
-        }
-    }
-}
-
-/// What was found for one key.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "verdict", rename_all = "lowercase")]
-pub enum KeyOutcome {
-    /// Linearizable, with a witness: op ids in the order they take effect.
-    Valid {
-        /// Op ids in witness order (written by `--witness`, not in reports).
-        #[serde(skip_serializing)]
-        witness: Vec<u64>,
-    },
-    /// Not linearizable.
-    Invalid(Box<Violation>),
-    /// No verdict within the budget.
-    Unknown {
-        /// Which budget ran out, in words.
-        reason: String,
-    },
-}
+use super::search::{self, KeyOp};
+use crate::history::{History, Op};
+use crate::model::Model;
 
 /// One op as shown in an explanation.
 #[derive(Debug, Clone, Serialize)]
@@ -149,249 +61,6 @@ pub struct Violation {
     pub kind: Option<String>,
 }
 
-/// The result for one key.
-#[derive(Debug, Clone, Serialize)]
-pub struct KeyReport {
-    /// The key (`""` for single-key histories).
-    pub key: String,
-    /// Ops on this key (all of them, including failed ones).
-    pub ops: usize,
-    /// What was found.
-    #[serde(flatten)]
-    pub outcome: KeyOutcome,
-    /// Search configurations explored.
-    pub configurations: u64,
-    /// Time spent on this key, in milliseconds.
-    pub millis: f64,
-}
-
-impl KeyReport {
-    /// This key's verdict.
-    pub fn verdict(&self) -> Verdict {
-        match self.outcome {
-            KeyOutcome::Valid { .. } => Verdict::Valid,
-            KeyOutcome::Invalid(_) => Verdict::Invalid,
-            KeyOutcome::Unknown { .. } => Verdict::Unknown,
-        }
-    }
-}
-
-/// The result for a whole history.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    /// The model used.
-    pub model: String,
-    /// The verdict: invalid if any key is, else unknown if any key is, else valid.
-    pub verdict: Verdict,
-    /// Client ops in the history.
-    pub ops: usize,
-    /// Per key, sorted by key.
-    pub keys: Vec<KeyReport>,
-}
-
-impl Report {
-    /// The witness of every key, when the history is linearizable.
-    pub fn witness(&self) -> Option<BTreeMap<String, Vec<u64>>> {
-        self.keys
-            .iter()
-            .map(|k| match &k.outcome {
-                KeyOutcome::Valid { witness } => Some((k.key.clone(), witness.clone())),
-                _ => None,
-            })
-            .collect()
-    }
-}
-
-/// Checks `history` against `options.model`, every key on its own.
-///
-/// # Errors
-/// [`Error::ModelMismatch`] when an op does not fit the model.
-pub fn check(history: &History, options: &CheckOptions, source_name: &str) -> Result<Report> {
-    struct Task<'a> {
-        history: &'a History,
-        options: &'a CheckOptions,
-        source_name: &'a str,
-    }
-    impl ModelTask for Task<'_> {
-        type Output = Result<Report>;
-        fn run<M: Import>(self, model: M) -> Result<Report> {
-            check_with(model, self.history, self.options, self.source_name)
-        }
-    }
-    let task = Task {
-        history,
-        options,
-        source_name,
-    };
-    options
-        .model
-        .with(options.initial.as_ref(), task)
-        .map_err(|reason| Error::Undecided {
-            source_name: source_name.to_string(),
-            reason,
-        })?
-}
-
-/// Per key: how many ops it has in all, and those that take part in the check.
-pub(crate) type ByKey<M> = BTreeMap<String, (usize, Vec<KeyOp<M>>)>;
-
-/// Groups `history`'s ops by key as the model's typed ops.
-pub(crate) fn import_by_key<M: Import>(
-    model: &mut M,
-    history: &History,
-    source_name: &str,
-) -> Result<ByKey<M>> {
-    let mut by_key: ByKey<M> = BTreeMap::new();
-    for (index, op) in history.ops.iter().enumerate() {
-        // Looked up by reference first: cloning the key for every op would
-        // allocate (and free) a string per op.
-        let entry = match by_key.get_mut(op.key.as_str()) {
-            Some(entry) => entry,
-            None => by_key.entry(op.key.clone()).or_default(),
-        };
-        entry.0 += 1;
-        let imported = model.import(op).map_err(|reason| Error::ModelMismatch {
-            source_name: source_name.to_string(),
-            line: op.line,
-            reason,
-        })?;
-        if let Some((input, output)) = imported {
-            let ret = match (&output, op.ret) {
-                (Some(_), Some(ret)) => ret,
-                _ => NEVER,
-            };
-            entry.1.push(KeyOp {
-                index,
-                call: op.call,
-                ret,
-                input,
-                output,
-            });
-        }
-    }
-    Ok(by_key)
-}
-
-/// A key still to decide, with the work spent on it so far.
-struct Pending<M: Model> {
-    key: String,
-    count: usize,
-    ops: Vec<KeyOp<M>>,
-    configurations: u64,
-    millis: f64,
-}
-
-fn check_with<M: Import>(
-    mut model: M,
-    history: &History,
-    options: &CheckOptions,
-    source_name: &str,
-) -> Result<Report> {
-    let by_key = import_by_key(&mut model, history, source_name)?;
-    let mut pending: Vec<Pending<M>> = by_key
-        .into_iter()
-        .map(|(key, (count, ops))| Pending {
-            key,
-            count,
-            ops,
-            configurations: 0,
-            millis: 0.0,
-        })
-        .collect();
-    // Largest keys first, so one hard key does not start last and hold up the rest.
-    pending.sort_by_key(|p| std::cmp::Reverse(p.ops.len()));
-    let stop = AtomicBool::new(false);
-    let model = &model;
-    let mut keys: Vec<KeyReport> = Vec::with_capacity(pending.len());
-    // Rounds with a growing configuration budget: easy keys are decided in the
-    // first round even when a hard key would take the whole time budget. A key
-    // restarted in a later round repeats at most 1/8 of its work.
-    let mut round_budget = FIRST_ROUND_CONFIGURATIONS;
-    while !pending.is_empty() {
-        let limits = Limits {
-            deadline: options.deadline,
-            memory_bytes: options.memory_bytes,
-            configurations: round_budget,
-            stop: Some(&stop),
-        };
-        let results: Vec<(Pending<M>, SearchResult<M>)> = pending
-            .into_par_iter()
-            .map(|mut key| {
-                let started = Instant::now();
-                let (result, stats) = search::search(model, &key.ops, limits);
-                if options.stop_at_first_violation && matches!(result, SearchResult::Violation(_)) {
-                    stop.store(true, Ordering::Relaxed);
-                }
-                key.millis += started.elapsed().as_secs_f64() * 1e3;
-                key.configurations += stats.configurations;
-                (key, result)
-            })
-            .collect();
-        pending = Vec::new();
-        for (key, result) in results {
-            let outcome = match result {
-                SearchResult::Unknown(Budget::Configurations) => {
-                    pending.push(key);
-                    continue;
-                }
-                SearchResult::Linearizable(order) => KeyOutcome::Valid {
-                    witness: order.iter().map(|&i| history.ops[i].id).collect(),
-                },
-                SearchResult::Violation(stuck) => {
-                    let stuck_on = stuck.stuck_on;
-                    let mut violation = explain(model, history, &key.ops, &key.key, stuck);
-                    let key_ops: Vec<usize> = key.ops.iter().map(|op| op.index).collect();
-                    if let Some(words) = stale_read(history, &key_ops, stuck_on) {
-                        violation.kind = Some("stale-read".into());
-                        violation.explanation.push(' ');
-                        violation.explanation.push_str(&words);
-                    }
-                    KeyOutcome::Invalid(Box::new(violation))
-                }
-                SearchResult::Unknown(Budget::Time) => KeyOutcome::Unknown {
-                    reason: "the time budget ran out before a verdict".to_string(),
-                },
-                SearchResult::Unknown(Budget::Memory) => KeyOutcome::Unknown {
-                    reason: format!(
-                        "the memory budget ({} MiB) ran out before a verdict",
-                        options.memory_bytes >> 20
-                    ),
-                },
-                SearchResult::Unknown(Budget::Stopped) => KeyOutcome::Unknown {
-                    reason: "stopped: another key is not linearizable".to_string(),
-                },
-            };
-            let Pending {
-                key,
-                count,
-                configurations,
-                millis,
-                ..
-            } = key;
-            keys.push(KeyReport {
-                key,
-                ops: count,
-                outcome,
-                configurations,
-                millis,
-            });
-        }
-        round_budget = round_budget.saturating_mul(8);
-    }
-    keys.sort_by(|a, b| a.key.cmp(&b.key));
-    let verdict = keys
-        .iter()
-        .map(KeyReport::verdict)
-        .max()
-        .unwrap_or(Verdict::Valid);
-    Ok(Report {
-        model: options.model.name().to_string(),
-        verdict,
-        ops: history.ops.len(),
-        keys,
-    })
-}
-
 fn view<M: Model>(model: &M, op: &Op, typed: &KeyOp<M>) -> OpView {
     OpView {
         id: op.id,
@@ -409,11 +78,29 @@ fn seconds(ns: u64) -> String {
     format!("{:.3} s", ns as f64 / 1e9)
 }
 
+/// The violation the search reported as `stuck` on one key (`ops`), in
+/// sentences. The text does not name the key: whoever prints it does.
+pub(crate) fn violation<M: Model>(
+    model: &M,
+    history: &History,
+    ops: &[KeyOp<M>],
+    stuck: search::Stuck<M>,
+) -> Violation {
+    let stuck_on = stuck.stuck_on;
+    let mut violation = explain(model, history, ops, stuck);
+    let key_ops: Vec<usize> = ops.iter().map(|op| op.index).collect();
+    if let Some(words) = stale_read(history, &key_ops, stuck_on) {
+        violation.kind = Some("stale-read".into());
+        violation.explanation.push(' ');
+        violation.explanation.push_str(&words);
+    }
+    violation
+}
+
 fn explain<M: Model>(
     model: &M,
     history: &History,
     ops: &[KeyOp<M>],
-    key: &str,
     stuck: search::Stuck<M>,
 ) -> Violation {
     let by_index = |i: usize| {
@@ -446,11 +133,6 @@ fn explain<M: Model>(
     if seen.is_empty() {
         seen.push(state.clone());
     }
-    let key_words = if key.is_empty() {
-        String::new()
-    } else {
-        format!("On key {key:?}: ")
-    };
     let when = match (op.call_time, op.ret_time) {
         (Some(call), Some(ret)) => format!(
             ", called at {} and returned at {}",
@@ -462,20 +144,21 @@ fn explain<M: Model>(
     let after = match prefix.last() {
         Some(last) => {
             let completed = match last.op.ret_time {
-                Some(t) if !last.op.crashed => format!(" (completed at {})", seconds(t)),
+                Some(t) if !last.op.crashed => format!(", completed at {}", seconds(t)),
                 _ => String::new(),
             };
             format!(
-                "after the longest linearizable prefix ({} ops, ending with {} by process {}{completed})",
+                "after the longest linearizable prefix ({} ops, ending with {} by process {} (op {}{completed}))",
                 prefix.len(),
                 last.op.op,
-                last.op.process
+                last.op.process,
+                last.op.id
             )
         }
         None => "from the initial state".to_string(),
     };
     let explanation = format!(
-        "{key_words}{} by process {} (op {}{when}) cannot be placed: it needs {needed}, but {after} the state could only be {}.",
+        "{} by process {} (op {}{when}) cannot be placed: it needs {needed}, but {after} the state could only be {}.",
         stuck_view.op,
         stuck_view.process,
         stuck_view.id,
@@ -494,7 +177,7 @@ fn explain<M: Model>(
 
 /// The value an ok register op left behind: `write v` -> v, `cas [from, to]` -> to.
 fn written_value(op: &Op) -> Option<&Value> {
-    if !matches!(op.outcome, crate::op::Outcome::Ok(_)) {
+    if !matches!(op.outcome, crate::history::Outcome::Ok(_)) {
         return None;
     }
     input_value(op)
@@ -513,7 +196,7 @@ fn written_value(op: &Op) -> Option<&Value> {
 /// so that no other write of it can come later.
 fn stale_read(history: &History, key_ops: &[usize], stuck_on: usize) -> Option<String> {
     let read = &history.ops[stuck_on];
-    let crate::op::Outcome::Ok(value) = &read.outcome else {
+    let crate::history::Outcome::Ok(value) = &read.outcome else {
         return None;
     };
     if read.f != "read" {
@@ -524,16 +207,6 @@ fn stale_read(history: &History, key_ops: &[usize], stuck_on: usize) -> Option<S
         .map(|&i| &history.ops[i])
         .filter(|op| written_value(op).is_some())
         .collect();
-    let describe = |op: &Op| {
-        let when = op
-            .ret_time
-            .map(|t| format!(", completed at {}", seconds(t)))
-            .unwrap_or_default();
-        format!(
-            "{} {} by process {} (op {}{when})",
-            op.f, op.input, op.process, op.id
-        )
-    };
     // The initial (absent) value: any write completed before the read began.
     if value.is_null() {
         let newer = writes.iter().find(|y| {
@@ -541,7 +214,7 @@ fn stale_read(history: &History, key_ops: &[usize], stuck_on: usize) -> Option<S
         })?;
         return Some(format!(
             "This is a stale read: the key was absent only before {}, which completed before the read was invoked.",
-            describe(newer)
+            describe_any(newer)
         ));
     }
     for x in writes.iter().filter(|x| written_value(x) == Some(value)) {
@@ -553,8 +226,8 @@ fn stale_read(history: &History, key_ops: &[usize], stuck_on: usize) -> Option<S
         }) {
             return Some(format!(
                 "This is a stale read: {value} was written by {}, then overwritten by {}, before the read was invoked.",
-                describe(x),
-                describe(y)
+                describe_any(x),
+                describe_any(y)
             ));
         }
     }
@@ -564,7 +237,8 @@ fn stale_read(history: &History, key_ops: &[usize], stuck_on: usize) -> Option<S
     // value gone for good (no other op can write it back).
     let ops = || key_ops.iter().map(|&i| &history.ops[i]);
     let may_write = |op: &Op| {
-        !matches!(op.outcome, crate::op::Outcome::Fail { .. }) && input_value(op) == Some(value)
+        !matches!(op.outcome, crate::history::Outcome::Fail { .. })
+            && input_value(op) == Some(value)
     };
     let mut writers = ops().filter(|op| may_write(op));
     let (Some(x), None) = (writers.next(), writers.next()) else {
@@ -572,7 +246,7 @@ fn stale_read(history: &History, key_ops: &[usize], stuck_on: usize) -> Option<S
     };
     fn returned(op: &Op) -> Option<&Value> {
         match &op.outcome {
-            crate::op::Outcome::Ok(seen) if op.f == "read" => Some(seen),
+            crate::history::Outcome::Ok(seen) if op.f == "read" => Some(seen),
             _ => None,
         }
     }
@@ -600,20 +274,20 @@ fn stale_read(history: &History, key_ops: &[usize], stuck_on: usize) -> Option<S
     };
     Some(format!(
         "This is a stale read: {value} had one write, {}{crashed}{seen_words}, then {} saw it replaced, before the read was invoked.",
-        describe(x),
+        describe_any(x),
         describe_any(gone)
     ))
 }
 
 /// An op for explanations: a read with what it returned, anything else
-/// with its argument.
+/// with its argument; its id, and its recorded completion time when known.
 fn describe_any(op: &Op) -> String {
     let when = op
-        .ret
+        .ret_time
         .map(|t| format!(", completed at {}", seconds(t)))
         .unwrap_or_default();
     match (&op.outcome, op.f.as_str()) {
-        (crate::op::Outcome::Ok(result), "read") => format!(
+        (crate::history::Outcome::Ok(result), "read") => format!(
             "read -> {result} by process {} (op {}{when})",
             op.process, op.id
         ),
@@ -644,11 +318,135 @@ mod tests {
     fn violation(jsonl: &str) -> Violation {
         let (history, _) =
             crate::format::read(jsonl, "test", Some(crate::Format::Jsonl)).expect("valid jsonl");
-        let report = check(&history, &CheckOptions::new(ModelKind::Kv), "test").unwrap();
+        let report = crate::check(
+            &history,
+            &crate::CheckOptions::new(crate::ModelKind::Kv),
+            "test",
+        )
+        .unwrap();
         match report.keys.into_iter().next().unwrap().outcome {
-            KeyOutcome::Invalid(violation) => *violation,
+            crate::KeyOutcome::Invalid(violation) => *violation,
             other => panic!("expected a violation, got {other:?}"),
         }
+    }
+
+    /// Checks every time `explanation` prints against the recorded time of
+    /// the op it is printed for: each sits in an op's parentheses, `(op N,
+    /// called at X s and returned at Y s)` or `(op N, completed at X s)`.
+    /// Returns how many times it checked.
+    fn assert_times_are_recorded(history: &History, explanation: &str) -> usize {
+        let printed_times = explanation
+            .match_indices(" at ")
+            .filter(|(at, _)| explanation[at + 4..].starts_with(|c: char| c.is_ascii_digit()))
+            .count();
+        let mut checked = 0;
+        for group in explanation.split("(op ").skip(1) {
+            let group = &group[..group.find(')').expect("an op's parentheses close")];
+            let (id, rest) = group.split_once(',').unwrap_or((group, ""));
+            let id: u64 = id.parse().expect("an op id after \"(op \"");
+            let op = history
+                .ops
+                .iter()
+                .find(|op| op.id == id)
+                .expect("the op named is in the history");
+            for (label, recorded) in [
+                ("called at ", op.call_time),
+                ("returned at ", op.ret_time),
+                ("completed at ", op.ret_time),
+            ] {
+                let Some(at) = rest.find(label) else { continue };
+                let printed: f64 = rest[at + label.len()..]
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("a number of seconds");
+                let recorded = recorded.expect("a time is printed only when recorded");
+                assert!(
+                    (printed - recorded as f64 / 1e9).abs() < 0.000_5 + 1e-12,
+                    "op {id}: {label}{printed} s, but its recorded time is {recorded} ns: {explanation}"
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(
+            checked, printed_times,
+            "every time printed is an op's: {explanation}"
+        );
+        checked
+    }
+
+    fn violations(history: &History) -> Vec<Violation> {
+        let report = crate::check(
+            history,
+            &crate::CheckOptions::new(crate::ModelKind::Kv),
+            "test",
+        )
+        .unwrap();
+        report
+            .keys
+            .into_iter()
+            .filter_map(|key| match key.outcome {
+                crate::KeyOutcome::Invalid(violation) => Some(*violation),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_time_in_the_example_stale_read_is_the_named_ops_recorded_time() {
+        let text = include_str!("../../../examples/histories/stale-read.jsonl");
+        let (history, _) =
+            crate::format::read(text, "stale-read.jsonl", Some(crate::Format::Jsonl)).unwrap();
+        let found = violations(&history);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].kind.as_deref(), Some("stale-read"));
+        let checked = assert_times_are_recorded(&history, &found[0].explanation);
+        assert!(checked >= 4, "{}", found[0].explanation);
+    }
+
+    #[test]
+    fn every_time_in_a_generated_stale_read_is_the_named_ops_recorded_time() {
+        // A generated valid history with unique values, its times scaled to
+        // milliseconds (far from the events' positions); then its last read
+        // returns the first value written, long since overwritten.
+        let options = crate::gen::GenOptions {
+            keys: 3,
+            ops_per_key: 200,
+            values: 0,
+            crash_rate: 0.05,
+            seed: 7,
+            ..Default::default()
+        };
+        let mut events = crate::gen::generate(&options);
+        for event in &mut events {
+            event.time *= 1_000_000;
+        }
+        let first_write = events
+            .iter()
+            .find(|e| e.kind == crate::EventType::Ok && e.f == "write")
+            .expect("a write")
+            .clone();
+        let last_read = events
+            .iter_mut()
+            .rev()
+            .find(|e| e.kind == crate::EventType::Ok && e.f == "read" && e.key == first_write.key)
+            .expect("a read of the same key");
+        last_read.value = first_write.value.clone();
+        let text: String = events
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap() + "\n")
+            .collect();
+        let (history, _) = crate::format::read(&text, "gen", Some(crate::Format::Jsonl)).unwrap();
+        let found = violations(&history);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].kind.as_deref(),
+            Some("stale-read"),
+            "{}",
+            found[0].explanation
+        );
+        let checked = assert_times_are_recorded(&history, &found[0].explanation);
+        assert!(checked >= 4, "{}", found[0].explanation);
     }
 
     #[test]
