@@ -55,7 +55,9 @@ pub enum Error {
         process: u64,
     },
     /// An operation does not fit the model (unknown `f`, wrong value shape).
-    #[error("{source_name}:{line}: {reason}")]
+    /// The reason may quote a value of the history: it is cut after 200
+    /// characters so that the error stays one short line.
+    #[error("{source_name}:{line}: {}", shorten(reason, 200))]
     ModelMismatch {
         /// The file or stream name.
         source_name: String,
@@ -174,6 +176,24 @@ mod tests {
         );
         assert!(found.contains("aXYb"), "{found}");
         assert!(found.chars().count() <= 70, "{found}");
+    }
+
+    #[test]
+    fn a_model_mismatch_quoting_a_huge_value_stays_short() {
+        let err = Error::ModelMismatch {
+            source_name: "h.edn".into(),
+            line: 3,
+            reason: format!(
+                "a counter add takes an integer, got {:?}",
+                "x".repeat(100_000)
+            ),
+        };
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with("h.edn:3: a counter add takes an integer"),
+            "{shown}"
+        );
+        assert!(shown.chars().count() < 220, "{shown}");
     }
 
     #[test]

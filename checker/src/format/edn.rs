@@ -254,14 +254,17 @@ pub struct Reader<'a> {
     depth: usize,
 }
 
-/// Whether `c` ends a token.
-fn is_delimiter(c: u8) -> bool {
-    c.is_ascii_whitespace()
-        || matches!(
-            c,
-            b',' | b'{' | b'}' | b'[' | b']' | b'(' | b')' | b'"' | b';'
-        )
-}
+/// Whether each byte ends a token: whitespace, `,`, brackets, `"`, `;`.
+static DELIMITER: [bool; 256] = {
+    let mut table = [false; 256];
+    let delimiters = b" \t\n\r\x0b\x0c,{}[]()\";";
+    let mut i = 0;
+    while i < delimiters.len() {
+        table[delimiters[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 impl<'a> Reader<'a> {
     /// A reader at the start of `text`.
@@ -343,7 +346,9 @@ impl<'a> Reader<'a> {
     pub fn skip_space(&mut self) -> Result<(), EdnError> {
         while let Some(c) = self.peek() {
             match c {
-                b' ' | b'\t' | b'\n' | b'\r' | b',' | b'\x0b' | b'\x0c' => {
+                // ASCII, not a newline: only the position moves.
+                b' ' | b'\t' | b'\r' | b',' | b'\x0b' | b'\x0c' => self.pos += 1,
+                b'\n' => {
                     self.bump();
                 }
                 b';' => self.skip_line(),
@@ -564,14 +569,34 @@ impl<'a> Reader<'a> {
     }
 
     fn read_token(&mut self) -> &'a str {
+        // A token holds no newline: only its characters count for columns.
         let start = self.pos;
-        while let Some(c) = self.peek() {
-            if is_delimiter(c) {
+        let mut continuation = 0;
+        for &c in &self.text.as_bytes()[start..] {
+            if DELIMITER[c as usize] {
                 break;
             }
-            self.bump();
+            continuation += usize::from(c & 0xC0 == 0x80);
+            self.pos += 1;
         }
+        self.continuation += continuation;
         &self.text[start..self.pos]
+    }
+
+    /// Moves `n` bytes on, keeping line and column.
+    fn advance(&mut self, n: usize) {
+        let run = &self.text.as_bytes()[self.pos..self.pos + n];
+        let after_newline = match memchr::memrchr(b'\n', run) {
+            Some(last) => {
+                self.line += memchr::memchr_iter(b'\n', run).count() as u64;
+                self.line_start = self.pos + last + 1;
+                self.continuation = 0;
+                &run[last + 1..]
+            }
+            None => run,
+        };
+        self.continuation += after_newline.iter().filter(|&&c| c & 0xC0 == 0x80).count();
+        self.pos += n;
     }
 
     fn read_until(&mut self, close: u8, open: Mark, what: &str) -> Result<Vec<Edn>, EdnError> {
@@ -601,11 +626,8 @@ impl<'a> Reader<'a> {
             // Copy the run of plain bytes up to the next quote or backslash.
             let rest = &self.text.as_bytes()[self.pos..];
             let run = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
-            let plain = &self.text[self.pos..self.pos + run];
-            text.push_str(plain);
-            for _ in 0..run {
-                self.bump();
-            }
+            text.push_str(&self.text[self.pos..self.pos + run]);
+            self.advance(run);
             let escape = self.mark();
             match self.bump() {
                 None => {
@@ -739,14 +761,14 @@ fn number(token: &str) -> Option<Edn> {
 
 /// Decimal digits as an i64, else exactly as a big integer.
 fn decimal(negative: bool, digits: &str) -> Edn {
-    let signed = if negative {
-        format!("-{digits}")
-    } else {
-        digits.to_string()
+    let small = match digits.parse::<u64>() {
+        Ok(n) if !negative => i64::try_from(n).ok(),
+        Ok(n) => 0i64.checked_sub_unsigned(n),
+        Err(_) => None,
     };
-    match signed.parse::<i64>() {
-        Ok(n) => Edn::Int(n),
-        Err(_) => {
+    match small {
+        Some(n) => Edn::Int(n),
+        None => {
             let trimmed = digits.trim_start_matches('0');
             Edn::BigInt(if negative {
                 format!("-{trimmed}")
