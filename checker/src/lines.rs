@@ -31,9 +31,12 @@ pub(crate) fn read_json_lines<T: DeserializeOwned>(
         }
         match serde_json::from_str::<T>(trimmed) {
             Ok(record) => records.push(record),
-            Err(err) if torn_possible && number + 1 == line_count => warnings.push(format!(
-                "{source_name}:{line}: ignored a torn last line ({err}); the writer probably died mid-line"
-            )),
+            Err(err) if torn_possible && number + 1 == line_count => {
+                let (_, message, _) = json_error(trimmed, &err);
+                warnings.push(format!(
+                    "{source_name}:{line}: ignored a torn last line ({message}); the writer probably died mid-line"
+                ))
+            }
             Err(err) => {
                 let (column, message, found) = json_error(trimmed, &err);
                 let indent = &raw[..raw.len() - raw.trim_start().len()];
@@ -42,9 +45,7 @@ pub(crate) fn read_json_lines<T: DeserializeOwned>(
                     source_name: source_name.to_string(),
                     line,
                     column,
-                    reason: format!(
-                        "expected {expected} ({message}), found {found}"
-                    ),
+                    reason: format!("expected {expected} ({message}), found {found}"),
                 });
             }
         }

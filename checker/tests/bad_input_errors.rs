@@ -125,3 +125,20 @@ fn a_pairing_error_names_the_column_of_the_op_on_a_one_line_history() {
         "{err}"
     );
 }
+
+#[test]
+fn a_huge_torn_last_jsonl_line_gives_a_short_warning() {
+    let text = format!(
+        "{{\"index\":0,\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}}\n{{\"index\":\"{}\",\"process\"",
+        "9".repeat(1 << 20)
+    );
+    let (history, _) = format::read(&text, "big", Some(Format::Jsonl)).unwrap();
+    assert_eq!(history.ops.len(), 1);
+    assert_eq!(history.warnings.len(), 1);
+    let warning = &history.warnings[0];
+    assert!(
+        warning.starts_with("big:2: ignored a torn last line"),
+        "{warning}"
+    );
+    assert!(warning.chars().count() < MAX_LINE, "{warning}");
+}

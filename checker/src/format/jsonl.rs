@@ -151,7 +151,8 @@ fn parse(text: &str, first_line: u64, torn_possible: bool, source_name: &str) ->
             Ok(event) => event,
             Err(err) if torn_possible && lines.peek().is_none() => {
                 slice.warning = Some(format!(
-                    "{source_name}:{line}: ignored a torn last line ({err}); the writer probably died mid-line"
+                    "{source_name}:{line}: ignored a torn last line ({}); the writer probably died mid-line",
+                    json_error(trimmed, &err).1
                 ));
                 continue;
             }
@@ -267,10 +268,11 @@ pub fn infer_model(history: &History, source_name: &str) -> Result<ModelKind> {
             )),
         };
     }
-    let names: Vec<&str> = fs.into_iter().collect();
+    let names: Vec<&str> = fs.iter().copied().take(8).collect();
+    let more = if fs.len() > names.len() { ", ..." } else { "" };
     Err(undecided(format!(
-        "cannot tell the model from f = {}; pass --model (register, cas-register, kv, kv-append, counter, set, list-append)",
-        names.join(", ")
+        "cannot tell the model from f = {}{more}; pass --model (register, cas-register, kv, kv-append, counter, set, list-append)",
+        crate::error::shorten(&names.join(", "), 100)
     )))
 }
 
