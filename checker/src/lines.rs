@@ -1,18 +1,19 @@
 //! JSON Lines files of records other than the history (`raftlog.jsonl`,
-//! `revisions.jsonl`): one record per line, read as docs/design.md reads a
-//! history.
+//! `revisions.jsonl`): one record per line, read as a history is read
+//! (docs/design.md, "History").
 
 use serde::de::DeserializeOwned;
 
-use crate::error::{Error, Result};
+use crate::error::{json_error, Error, Result};
 
 /// Reads one `T` per line, blank lines skipped. Returns the records and
 /// warnings: a torn last line (no newline at the end and not valid JSON:
 /// the writer died mid-line) is dropped with a warning.
 ///
 /// # Errors
-/// [`Error::BadLine`] naming `source_name`, the line, and `expected` (what
-/// a line should be) for any other line that is not a `T`.
+/// [`Error::BadLine`] naming `source_name`, the line and column, and
+/// `expected` (what a line should be) for any other line that is not a `T`,
+/// quoting the start of the line.
 pub(crate) fn read_json_lines<T: DeserializeOwned>(
     text: &str,
     source_name: &str,
@@ -30,15 +31,22 @@ pub(crate) fn read_json_lines<T: DeserializeOwned>(
         }
         match serde_json::from_str::<T>(trimmed) {
             Ok(record) => records.push(record),
-            Err(err) if torn_possible && number + 1 == line_count => warnings.push(format!(
-                "{source_name}:{line}: ignored a torn last line ({err}); the writer probably died mid-line"
-            )),
+            Err(err) if torn_possible && number + 1 == line_count => {
+                let (_, message, _) = json_error(trimmed, &err);
+                warnings.push(format!(
+                    "{source_name}:{line}: ignored a torn last line ({message}); the writer probably died mid-line"
+                ))
+            }
             Err(err) => {
+                let (column, message, found) = json_error(trimmed, &err);
+                let indent = &raw[..raw.len() - raw.trim_start().len()];
+                let column = column + indent.chars().count() as u64;
                 return Err(Error::BadLine {
                     source_name: source_name.to_string(),
                     line,
-                    reason: format!("expected {expected}: {err}"),
-                })
+                    column,
+                    reason: format!("expected {expected} ({message}), found {found}"),
+                });
             }
         }
     }

@@ -655,7 +655,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("revisions.jsonl:2: expected a read at a revision"),
+            err.starts_with("revisions.jsonl:2:12: expected a read at a revision"),
             "{err}"
         );
     }

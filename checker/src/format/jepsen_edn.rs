@@ -1,4 +1,5 @@
-//! Jepsen/Knossos EDN histories: a vector of op maps, or a stream of them.
+//! Jepsen/Knossos EDN histories: a vector or a list of op maps, or a stream
+//! of them.
 //!
 //! Read as Knossos reads them: every `:fail` op is dropped (a failed cas
 //! included), `:info` ops may take effect any time after the call or never,
@@ -6,82 +7,122 @@
 
 use serde_json::Value;
 
-use super::edn::{Edn, Reader};
-use super::{Completion, Invoke, Pairer};
+use super::edn::{Edn, EdnError, Reader};
+use super::{At, Completion, Invoke, Pairer};
 use crate::error::{Error, Result};
 use crate::history::History;
 
+/// Reads a history: a vector `[...]` or a list `(...)` of op maps, or op
+/// maps one after another (one per line or any layout). An op map may be a
+/// tagged record (`#jepsen.history.Op{...}`); comments and `#_` discards may
+/// stand anywhere; keys other than those read are ignored.
 pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
     let mut reader = Reader::new(text);
     let mut pairer = Pairer::new(source_name);
-    let in_vector = reader.next_is_vector();
-    let bad = |line: u64, reason: String| Error::BadLine {
+    let edn = |e: EdnError| Error::BadLine {
         source_name: source_name.to_string(),
-        line,
+        line: e.line,
+        column: e.column,
+        reason: e.reason,
+    };
+    let bad = |at: At, reason: String| Error::BadLine {
+        source_name: source_name.to_string(),
+        line: at.line,
+        column: at.column,
         reason,
     };
-    if in_vector {
-        reader.open_vector().map_err(|e| bad(e.line, e.reason))?;
-    }
+    let opened = reader.mark();
+    let close = match reader.peek_form().map_err(edn)? {
+        Some(b'[') => Some(b']'),
+        Some(b'(') => Some(b')'),
+        _ => None,
+    };
+    let opened = if close.is_some() {
+        let opened = reader.mark();
+        reader.consume();
+        opened
+    } else {
+        opened
+    };
     let mut position: u64 = 0;
     loop {
-        if in_vector {
-            if reader.close_vector() {
-                if !reader.at_end() {
-                    return Err(bad(
-                        reader.line(),
-                        "unexpected forms after the history vector".into(),
-                    ));
+        let next = reader.peek_form().map_err(edn)?;
+        match (close, next) {
+            (Some(close), Some(c)) if c == close => {
+                reader.consume();
+                if reader.peek_form().map_err(edn)?.is_some() {
+                    return reader
+                        .expected_at(reader.mark(), "nothing after the history's closing bracket")
+                        .map_err(edn);
                 }
                 break;
             }
-            if reader.at_end() {
-                return Err(bad(
-                    reader.line(),
-                    "the history vector is never closed: expected ]".into(),
-                ));
+            (Some(close), None) => {
+                return reader
+                    .expected_at(
+                        reader.mark(),
+                        &format!(
+                            "{} to close the history opened at line {}, column {}",
+                            close as char, opened.line, opened.column
+                        ),
+                    )
+                    .map_err(edn)
             }
-        } else if reader.at_end() {
-            break;
+            (None, None) => break,
+            _ => {}
         }
-        reader.skip_space();
-        let line = reader.line();
-        let op = reader.read().map_err(|e| bad(e.line, e.reason))?;
+        let mark = reader.mark();
+        let at = At {
+            line: mark.line,
+            column: mark.column,
+        };
+        let op = reader.read().map_err(edn)?;
         let this = position;
         position += 1;
-        if !matches!(op, Edn::Map(_)) {
+        if !op.is_map() {
             return Err(bad(
-                line,
+                at,
                 format!(
-                    "expected an op map {{:type .. :f .. :process ..}}, got {}",
-                    op.to_json()
+                    "expected an op map {{:type .. :f .. :process ..}}, found {}",
+                    op.shown()
                 ),
             ));
         }
+        let shown = |value: Option<&Edn>| value.map_or_else(|| "none".to_string(), Edn::shown);
         let process = match op.get("process") {
             Some(Edn::Int(p)) if *p >= 0 => *p as u64,
-            Some(Edn::Int(p)) => return Err(bad(line, format!("process {p} is negative"))),
             // :nemesis and other named processes are not clients.
             Some(Edn::Keyword(_)) | Some(Edn::Symbol(_)) | Some(Edn::Str(_)) => continue,
             other => {
                 return Err(bad(
-                    line,
-                    format!("expected :process <integer> or :nemesis, got {other:?}"),
+                    at,
+                    format!(
+                        "expected :process <integer from 0> or :nemesis, found {}",
+                        shown(other)
+                    ),
                 ))
             }
         };
         let kind = match op.get("type") {
-            Some(Edn::Keyword(t)) => t.clone(),
+            Some(Edn::Keyword(t)) => t.as_str(),
             other => {
                 return Err(bad(
-                    line,
-                    format!("expected :type :invoke|:ok|:fail|:info, got {other:?}"),
+                    at,
+                    format!(
+                        "expected :type :invoke, :ok, :fail or :info, found {}",
+                        shown(other)
+                    ),
                 ))
             }
         };
         let f = match op.get("f") {
             Some(Edn::Keyword(f)) | Some(Edn::Str(f)) | Some(Edn::Symbol(f)) => f.clone(),
-            other => return Err(bad(line, format!("expected :f <keyword>, got {other:?}"))),
+            other => {
+                return Err(bad(
+                    at,
+                    format!("expected :f <keyword>, found {}", shown(other)),
+                ))
+            }
         };
         let value = op.get("value").map_or(Value::Null, Edn::to_json);
         let time = match op.get("time") {
@@ -97,7 +138,7 @@ pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
             Some(other) => other.to_json().to_string(),
             None => String::new(),
         };
-        match kind.as_str() {
+        match kind {
             "invoke" => pairer.invoke(Invoke {
                 id,
                 process,
@@ -106,17 +147,17 @@ pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
                 value,
                 position: this,
                 time,
-                line,
+                at,
                 node: None,
             })?,
-            "ok" => pairer.complete(process, "ok", Completion::Ok(value), this, time, line)?,
+            "ok" => pairer.complete(process, "ok", Completion::Ok(value), this, time, at)?,
             "fail" => pairer.complete(
                 process,
                 "fail",
                 Completion::Fail { observation: false },
                 this,
                 time,
-                line,
+                at,
             )?,
             "info" => pairer.complete(
                 process,
@@ -124,12 +165,15 @@ pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
                 Completion::Unknown { keep_ret: false },
                 this,
                 time,
-                line,
+                at,
             )?,
             other => {
                 return Err(bad(
-                    line,
-                    format!("expected :type :invoke, :ok, :fail or :info, got :{other}"),
+                    at,
+                    format!(
+                        "expected :type :invoke, :ok, :fail or :info, found :{}",
+                        crate::error::shorten(other, 60)
+                    ),
                 ))
             }
         }
@@ -174,6 +218,11 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("h.edn:1"), "{err}");
+        assert!(
+            err.starts_with(
+                "h.edn:1:51: expected ] to close the history opened at line 1, column 1"
+            ),
+            "{err}"
+        );
     }
 }

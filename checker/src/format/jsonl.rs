@@ -1,4 +1,5 @@
-//! faultline's history format: one JSON object per line (DESIGN.md).
+//! faultline's history format: one JSON object per line (docs/design.md,
+//! "History").
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -6,8 +7,8 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Completion, Invoke, Pairer};
-use crate::error::{Error, Result};
+use super::{At, Completion, Invoke, Pairer};
+use crate::error::{json_error, Error, Result};
 use crate::event::{Event, EventType, Process};
 use crate::history::{History, Outcome};
 use crate::model::ModelKind;
@@ -50,11 +51,11 @@ enum Parsed {
     },
 }
 
-/// What one slice of lines parsed to: its events in order (with their line
-/// numbers), then the error that stopped it or the torn-line warning.
+/// What one slice of lines parsed to: its events in order (with where each
+/// starts), then the error that stopped it or the torn-line warning.
 #[derive(Default)]
 struct Slice {
-    events: Vec<(u64, Parsed)>,
+    events: Vec<(At, Parsed)>,
     error: Option<Error>,
     warning: Option<String>,
 }
@@ -105,7 +106,7 @@ pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
 
 /// Pairs a slice's events in order, then fails with its error if it has one.
 fn pair(pairer: &mut Pairer, slice: Slice, warnings: &mut Vec<String>) -> Result<()> {
-    for (line, event) in slice.events {
+    for (at, event) in slice.events {
         match event {
             Parsed::Invoke(invoke) => pairer.invoke(invoke)?,
             Parsed::Complete {
@@ -119,7 +120,7 @@ fn pair(pairer: &mut Pairer, slice: Slice, warnings: &mut Vec<String>) -> Result
                     Completion::Fail { .. } => "fail",
                     Completion::Unknown { .. } => "info",
                 };
-                pairer.complete(process, name, completion, line, Some(time), line)?
+                pairer.complete(process, name, completion, at.line, Some(time), at)?
             }
         }
     }
@@ -141,20 +142,28 @@ fn parse(text: &str, first_line: u64, torn_possible: bool, source_name: &str) ->
         if trimmed.is_empty() {
             continue;
         }
+        let indent = &raw[..raw.len() - raw.trim_start().len()];
+        let at = At {
+            line,
+            column: indent.chars().count() as u64 + 1,
+        };
         let event: Line = match serde_json::from_str(trimmed) {
             Ok(event) => event,
             Err(err) if torn_possible && lines.peek().is_none() => {
                 slice.warning = Some(format!(
-                    "{source_name}:{line}: ignored a torn last line ({err}); the writer probably died mid-line"
+                    "{source_name}:{line}: ignored a torn last line ({}); the writer probably died mid-line",
+                    json_error(trimmed, &err).1
                 ));
                 continue;
             }
             Err(err) => {
+                let (column, message, found) = json_error(trimmed, &err);
                 slice.error = Some(Error::BadLine {
                     source_name: source_name.to_string(),
                     line,
+                    column: at.column - 1 + column,
                     reason: format!(
-                        "expected a history event (JSON object with index, process, type, f): {err}"
+                        "expected a history event, a JSON object with index, process, type, f ({message}); found {found}"
                     ),
                 });
                 return slice;
@@ -172,7 +181,7 @@ fn parse(text: &str, first_line: u64, torn_possible: bool, source_name: &str) ->
                 value: event.value,
                 position: line,
                 time: Some(event.time),
-                line,
+                at,
                 node: event.node.map(Cow::into_owned),
             }),
             EventType::Ok => Parsed::Complete {
@@ -194,13 +203,13 @@ fn parse(text: &str, first_line: u64, torn_possible: bool, source_name: &str) ->
                 time: event.time,
             },
         };
-        slice.events.push((line, parsed));
+        slice.events.push((at, parsed));
     }
     slice
 }
 
 /// The model a jsonl history implies, from its `f` names and value shapes
-/// (DESIGN.md): read/write/cas -> kv; append with list reads -> list-append;
+/// (docs/design.md, "History"): read/write/cas -> kv; append with list reads -> list-append;
 /// integer add/read -> counter; element add/list read -> set.
 ///
 /// # Errors
@@ -259,10 +268,11 @@ pub fn infer_model(history: &History, source_name: &str) -> Result<ModelKind> {
             )),
         };
     }
-    let names: Vec<&str> = fs.into_iter().collect();
+    let names: Vec<&str> = fs.iter().copied().take(8).collect();
+    let more = if fs.len() > names.len() { ", ..." } else { "" };
     Err(undecided(format!(
-        "cannot tell the model from f = {}; pass --model (register, cas-register, kv, kv-append, counter, set, list-append)",
-        names.join(", ")
+        "cannot tell the model from f = {}{more}; pass --model (register, cas-register, kv, kv-append, counter, set, list-append)",
+        crate::error::shorten(&names.join(", "), 100)
     )))
 }
 

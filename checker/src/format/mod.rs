@@ -19,13 +19,13 @@ pub use jsonl::infer_model;
 /// A history file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// faultline's own history: one JSON object per line (DESIGN.md).
+    /// faultline's own history: one JSON object per line (docs/design.md, "History").
     Jsonl,
     /// The Jepsen etcd log lines of Porcupine's `test_data/jepsen`.
     PorcupineEtcd,
     /// Porcupine's `test_data/kv` logs: one EDN map per line.
     PorcupineKv,
-    /// A Jepsen/Knossos history: a vector or a stream of EDN op maps.
+    /// A Jepsen/Knossos history: a vector, a list or a stream of EDN op maps.
     Edn,
 }
 
@@ -58,12 +58,17 @@ impl Format {
         }
     }
 
-    /// Guesses the format from the first non-blank line of `text`.
+    /// Guesses the format from the first non-blank line of `text` that is
+    /// not an EDN comment (`;`).
     ///
     /// # Errors
     /// [`Error::Undecided`] when no format fits.
     pub fn sniff(text: &str, source_name: &str) -> Result<Format> {
-        let Some(first) = text.lines().map(str::trim).find(|l| !l.is_empty()) else {
+        let Some(first) = text
+            .lines()
+            .map(|l| l.trim_matches(|c: char| c.is_whitespace() || c == ','))
+            .find(|l| !l.is_empty() && !l.starts_with(';'))
+        else {
             // Nothing to read: any format gives the same empty history.
             return Ok(Format::Jsonl);
         };
@@ -75,17 +80,18 @@ impl Format {
             if rest.starts_with('"') || rest.starts_with('}') {
                 return Ok(Format::Jsonl);
             }
-            if rest.starts_with(':') {
-                let porcupine_f = [":f :get", ":f :put", ":f :append"]
-                    .iter()
-                    .any(|f| first.contains(f));
-                if porcupine_f && first.contains(":key \"") {
-                    return Ok(Format::PorcupineKv);
-                }
-                return Ok(Format::Edn);
+            let porcupine_f = [":f :get", ":f :put", ":f :append"]
+                .iter()
+                .any(|f| first.contains(f));
+            if rest.starts_with(':') && porcupine_f && first.contains(":key \"") {
+                return Ok(Format::PorcupineKv);
             }
+            // Any other map is EDN (`{:`, or `{#_ ...`, `{;` ...).
+            return Ok(Format::Edn);
         }
-        if first.starts_with('[') || first.starts_with('(') {
+        // `[`, `(`: a vector or list of ops; `#`: a tagged op record
+        // (`#jepsen.history.Op{...}`), a discard (`#_`) or another tag.
+        if first.starts_with(['[', '(', '#']) {
             return Ok(Format::Edn);
         }
         let shown: String = first.chars().take(60).collect();
@@ -119,7 +125,7 @@ impl std::str::FromStr for Format {
 /// Reads `text` in `format` (sniffed when `None`).
 ///
 /// # Errors
-/// Bad input, naming `source_name` and the line.
+/// Bad input, naming `source_name`, the line and the column.
 pub fn read(text: &str, source_name: &str, format: Option<Format>) -> Result<(History, Format)> {
     let format = match format {
         Some(format) => format,
@@ -146,11 +152,19 @@ pub(crate) enum Completion {
     Unknown { keep_ret: bool },
 }
 
+/// Where an event starts in the text: 1-based line and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct At {
+    pub line: u64,
+    pub column: u64,
+}
+
 /// Pairs invokes with completions by process, in the order events arrive.
 pub(crate) struct Pairer<'a> {
     source_name: &'a str,
     ops: Vec<Op>,
-    open: FxHashMap<u64, usize>,
+    /// Per process, its open op (an index into `ops`) and the invoke's column.
+    open: FxHashMap<u64, (usize, u64)>,
 }
 
 /// An invoke, as read from a line.
@@ -162,7 +176,7 @@ pub(crate) struct Invoke {
     pub value: Value,
     pub position: u64,
     pub time: Option<u64>,
-    pub line: u64,
+    pub at: At,
     pub node: Option<String>,
 }
 
@@ -182,15 +196,18 @@ impl<'a> Pairer<'a> {
     }
 
     pub fn invoke(&mut self, invoke: Invoke) -> Result<()> {
-        if let Some(&open) = self.open.get(&invoke.process) {
+        if let Some(&(open, open_column)) = self.open.get(&invoke.process) {
             return Err(Error::OverlappingInvoke {
                 source_name: self.source_name.to_string(),
-                line: invoke.line,
+                line: invoke.at.line,
+                column: invoke.at.column,
                 open_line: self.ops[open].line,
+                open_column,
                 process: invoke.process,
             });
         }
-        self.open.insert(invoke.process, self.ops.len());
+        self.open
+            .insert(invoke.process, (self.ops.len(), invoke.at.column));
         self.ops.push(Op {
             id: invoke.id,
             process: invoke.process,
@@ -202,13 +219,12 @@ impl<'a> Pairer<'a> {
             ret: None,
             call_time: invoke.time,
             ret_time: None,
-            line: invoke.line,
+            line: invoke.at.line,
             node: invoke.node,
         });
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub fn complete(
         &mut self,
         process: u64,
@@ -216,12 +232,13 @@ impl<'a> Pairer<'a> {
         completion: Completion,
         position: u64,
         time: Option<u64>,
-        line: u64,
+        at: At,
     ) -> Result<()> {
-        let Some(open) = self.open.remove(&process) else {
+        let Some((open, _)) = self.open.remove(&process) else {
             return Err(Error::UnmatchedCompletion {
                 source_name: self.source_name.to_string(),
-                line,
+                line: at.line,
+                column: at.column,
                 process,
                 kind: kind.to_string(),
             });

@@ -3,9 +3,9 @@
 
 use serde_json::Value;
 
-use super::edn::{Edn, Reader};
-use super::{Completion, Invoke, Pairer};
-use crate::error::{Error, Result};
+use super::edn::{Edn, EdnError, Reader};
+use super::{At, Completion, Invoke, Pairer};
+use crate::error::{column_of, quote, Error, Result};
 use crate::history::History;
 
 /// The text before the fields of every etcd log line.
@@ -28,30 +28,47 @@ pub(crate) fn read_etcd(text: &str, source_name: &str) -> Result<History> {
             skipped += 1;
             continue;
         }
-        let bad = |reason: String| Error::BadLine {
+        // Errors name the column of the field at fault (fields are slices of `raw`).
+        let column = |field: &str| column_of(raw, field.as_ptr() as usize - raw.as_ptr() as usize);
+        let bad = |field: &str, reason: String| Error::BadLine {
             source_name: source_name.to_string(),
             line,
+            column: column(field),
             reason,
         };
         if fields.len() < 7 {
-            return Err(bad(format!(
-                "expected `INFO jepsen.util - <process> <type> <f> <value>`, got {} fields",
-                fields.len()
-            )));
+            return Err(bad(
+                fields[0],
+                format!(
+                    "expected `INFO jepsen.util - <process> <type> <f> <value>`, found {} fields: {}",
+                    fields.len(),
+                    quote(raw.trim(), 60)
+                ),
+            ));
         }
-        let process: u64 = fields[3]
-            .parse()
-            .map_err(|_| bad(format!("expected a process number, got {:?}", fields[3])))?;
+        let process: u64 = fields[3].parse().map_err(|_| {
+            bad(
+                fields[3],
+                format!("expected a process number, found {}", quote(fields[3], 40)),
+            )
+        })?;
         let kind = fields[4];
         let f = fields[5].strip_prefix(':').ok_or_else(|| {
-            bad(format!(
-                "expected :read, :write or :cas, got {:?}",
-                fields[5]
-            ))
+            bad(
+                fields[5],
+                format!(
+                    "expected :read, :write or :cas, found {}",
+                    quote(fields[5], 40)
+                ),
+            )
         })?;
         let value_text = fields[6..].join(" ");
-        let value = etcd_value(&value_text).map_err(&bad)?;
+        let value = etcd_value(&value_text).map_err(|reason| bad(fields[6], reason))?;
         let timed_out = value_text == ":timed-out";
+        let at = At {
+            line,
+            column: column(fields[0]),
+        };
         match kind {
             ":invoke" => pairer.invoke(Invoke {
                 id,
@@ -61,10 +78,10 @@ pub(crate) fn read_etcd(text: &str, source_name: &str) -> Result<History> {
                 value,
                 position: line,
                 time: None,
-                line,
+                at,
                 node: None,
             })?,
-            ":ok" => pairer.complete(process, "ok", Completion::Ok(value), line, None, line)?,
+            ":ok" => pairer.complete(process, "ok", Completion::Ok(value), line, None, at)?,
             // `:fail :read :timed-out`: the read returned with no value.
             ":fail" if timed_out => pairer.complete(
                 process,
@@ -72,7 +89,7 @@ pub(crate) fn read_etcd(text: &str, source_name: &str) -> Result<History> {
                 Completion::Unknown { keep_ret: true },
                 line,
                 None,
-                line,
+                at,
             )?,
             // Porcupine's etcd model reads every failed cas as "the value
             // differed from the expected one".
@@ -84,7 +101,7 @@ pub(crate) fn read_etcd(text: &str, source_name: &str) -> Result<History> {
                 },
                 line,
                 None,
-                line,
+                at,
             )?,
             ":info" => pairer.complete(
                 process,
@@ -92,12 +109,16 @@ pub(crate) fn read_etcd(text: &str, source_name: &str) -> Result<History> {
                 Completion::Unknown { keep_ret: false },
                 line,
                 None,
-                line,
+                at,
             )?,
             other => {
-                return Err(bad(format!(
-                    "expected :invoke, :ok, :fail or :info, got {other:?}"
-                )))
+                return Err(bad(
+                    other,
+                    format!(
+                        "expected :invoke, :ok, :fail or :info, found {}",
+                        quote(other, 40)
+                    ),
+                ))
             }
         }
     }
@@ -124,7 +145,8 @@ fn etcd_value(text: &str) -> std::result::Result<Value, String> {
         return items.map(Value::Array);
     }
     Err(format!(
-        "expected nil, an integer or [from to], got {text:?}"
+        "expected nil, an integer or [from to], found {}",
+        quote(text, 60)
     ))
 }
 
@@ -137,27 +159,44 @@ pub(crate) fn read_kv(text: &str, source_name: &str) -> Result<History> {
         if raw.trim().is_empty() {
             continue;
         }
-        let bad = |reason: String| Error::BadLine {
+        let bad = |column: u64, reason: String| Error::BadLine {
             source_name: source_name.to_string(),
             line,
+            column,
             reason,
         };
         let mut reader = Reader::new(raw);
-        let map = reader
-            .read()
-            .map_err(|e| bad(format!("expected one EDN map per line: {}", e.reason)))?;
-        if !reader.at_end() {
-            return Err(bad(
-                "expected one EDN map per line, found more after it".into()
-            ));
+        let edn = |e: EdnError| bad(e.column, format!("one EDN map per line: {}", e.reason));
+        reader.skip_space().map_err(edn)?;
+        let start = reader.mark();
+        let map = reader.read().map_err(edn)?;
+        let at = At {
+            line,
+            column: start.column,
+        };
+        if reader.peek_form().map_err(edn)?.is_some() {
+            return reader
+                .expected_at(reader.mark(), "nothing after the map")
+                .map_err(edn);
         }
+        let shown = |value: Option<&Edn>| value.map_or_else(|| "none".to_string(), Edn::shown);
         let process = match map.get("process") {
             Some(Edn::Int(p)) if *p >= 0 => *p as u64,
-            other => return Err(bad(format!("expected :process <integer>, got {other:?}"))),
+            other => {
+                return Err(bad(
+                    at.column,
+                    format!("expected :process <integer>, found {}", shown(other)),
+                ))
+            }
         };
         let f = match map.get("f") {
             Some(Edn::Keyword(f)) => f.clone(),
-            other => return Err(bad(format!("expected :f :get|:put|:append, got {other:?}"))),
+            other => {
+                return Err(bad(
+                    at.column,
+                    format!("expected :f :get|:put|:append, found {}", shown(other)),
+                ))
+            }
         };
         let key = match map.get("key") {
             Some(Edn::Str(k)) => k.clone(),
@@ -174,11 +213,11 @@ pub(crate) fn read_kv(text: &str, source_name: &str) -> Result<History> {
                 value,
                 position: line,
                 time: None,
-                line,
+                at,
                 node: None,
             })?,
             Some(Edn::Keyword(t)) if t == "ok" => {
-                pairer.complete(process, "ok", Completion::Ok(value), line, None, line)?
+                pairer.complete(process, "ok", Completion::Ok(value), line, None, at)?
             }
             Some(Edn::Keyword(t)) if t == "fail" => pairer.complete(
                 process,
@@ -186,7 +225,7 @@ pub(crate) fn read_kv(text: &str, source_name: &str) -> Result<History> {
                 Completion::Fail { observation: false },
                 line,
                 None,
-                line,
+                at,
             )?,
             Some(Edn::Keyword(t)) if t == "info" => pairer.complete(
                 process,
@@ -194,12 +233,16 @@ pub(crate) fn read_kv(text: &str, source_name: &str) -> Result<History> {
                 Completion::Unknown { keep_ret: false },
                 line,
                 None,
-                line,
+                at,
             )?,
             other => {
-                return Err(bad(format!(
-                    "expected :type :invoke, :ok, :fail or :info, got {other:?}"
-                )))
+                return Err(bad(
+                    at.column,
+                    format!(
+                        "expected :type :invoke, :ok, :fail or :info, found {}",
+                        shown(other)
+                    ),
+                ))
             }
         }
     }
@@ -235,7 +278,9 @@ mod tests {
         let text = "INFO  jepsen.util - 1 :invoke :write banana\n";
         let err = read_etcd(text, "etcd.log").unwrap_err().to_string();
         assert!(
-            err.starts_with("etcd.log:1:") && err.contains("banana"),
+            err.starts_with(
+                "etcd.log:1:38: expected nil, an integer or [from to], found \"banana\""
+            ),
             "{err}"
         );
     }
@@ -254,6 +299,9 @@ mod tests {
     fn truncated_kv_line_is_an_error() {
         let text = "{:process 3, :type :invoke, :f :append, :key \"4\"\n";
         let err = read_kv(text, "kv.txt").unwrap_err().to_string();
-        assert!(err.starts_with("kv.txt:1:"), "{err}");
+        assert!(
+            err.starts_with("kv.txt:1:49: one EDN map per line: expected } to close the map"),
+            "{err}"
+        );
     }
 }
