@@ -54,6 +54,12 @@ impl TestMount {
         None
     }
 
+    /// Whether FUSE mounts work here; prints the skip line (or panics under
+    /// `CI`) when they do not.
+    pub fn usable(name: &str) -> bool {
+        TestMount::new(name).is_some()
+    }
+
     pub fn mount(&self) -> &Mount {
         self.mount.as_ref().expect("mounted")
     }
