@@ -49,36 +49,39 @@ impl Held {
     }
 
     /// Records a write of `data` at `offset`, merging it with the runs it
-    /// overlaps or touches.
+    /// overlaps or touches. A write that extends a run (the common case:
+    /// appends) grows that run in place.
     pub(crate) fn write(&mut self, offset: u64, data: &[u8]) {
         if data.is_empty() {
             return;
         }
         let end = offset + data.len() as u64;
-        let mut start = offset;
-        let mut merged_end = end;
-        // Runs that overlap or touch [offset, end).
-        let touching: Vec<u64> = self
+        // The run that starts at or before `offset` and reaches it, if any.
+        let base = self
             .runs
-            .range(..=end)
-            .rev()
-            .take_while(|(&o, r)| o + r.len() as u64 >= offset)
-            .map(|(&o, _)| o)
-            .collect();
-        let mut pieces = Vec::with_capacity(touching.len());
-        for o in touching {
-            let r = self.runs.remove(&o).expect("run listed above");
-            start = start.min(o);
-            merged_end = merged_end.max(o + r.len() as u64);
-            pieces.push((o, r));
-        }
-        let mut buf = vec![0u8; (merged_end - start) as usize];
-        for (o, r) in pieces {
-            let at = (o - start) as usize;
-            buf[at..at + r.len()].copy_from_slice(&r);
-        }
+            .range(..=offset)
+            .next_back()
+            .filter(|(&o, r)| o + r.len() as u64 >= offset)
+            .map(|(&o, _)| o);
+        let (start, mut buf) = match base {
+            Some(o) => (o, self.runs.remove(&o).expect("found above")),
+            None => (offset, Vec::new()),
+        };
         let at = (offset - start) as usize;
+        if buf.len() < at + data.len() {
+            buf.resize(at + data.len(), 0);
+        }
         buf[at..at + data.len()].copy_from_slice(data);
+        // Runs that start inside the write or right at its end: their part
+        // past the end is kept.
+        let later: Vec<u64> = self.runs.range(offset..=end).map(|(&o, _)| o).collect();
+        for o in later {
+            let r = self.runs.remove(&o).expect("listed above");
+            let r_end = o + r.len() as u64;
+            if r_end > end {
+                buf.extend_from_slice(&r[(end - o) as usize..]);
+            }
+        }
         self.runs.insert(start, buf);
         self.size = self.size.max(end);
     }
