@@ -126,6 +126,7 @@ impl LazyFs {
                 ),
             });
         }
+        mounts::reap_fusermount();
         let backing_err = |source| Error::Backing {
             path: backing.to_path_buf(),
             source,
@@ -308,6 +309,10 @@ impl Mount {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        // The watcher exits once its socket is closed and the mount gone;
+        // reap it (or it is reaped at the next mount or unmount).
+        std::thread::sleep(Duration::from_millis(5));
+        mounts::reap_fusermount();
         Ok(())
     }
 }

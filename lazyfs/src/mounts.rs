@@ -18,6 +18,9 @@ pub struct MountEntry {
     pub fs_type: String,
     /// Mount source, e.g. `lazyfs:/path/to/backing`.
     pub source: String,
+    /// The device's minor number: for FUSE, the connection's number in
+    /// /sys/fs/fuse/connections.
+    pub minor: u32,
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space, ...).
@@ -50,14 +53,18 @@ pub(crate) fn parse_mountinfo(text: &str) -> Result<Vec<MountEntry>, String> {
         }
         let fields: Vec<&str> = line.split(' ').collect();
         let sep = fields.iter().position(|f| *f == "-");
-        match (fields.get(4), sep) {
-            (Some(mp), Some(sep)) if sep >= 6 && fields.len() >= sep + 3 => {
-                entries.push(MountEntry {
+        let minor = fields
+            .get(2)
+            .and_then(|d| d.split_once(':'))
+            .and_then(|(_, m)| m.parse().ok());
+        match (fields.get(4), sep, minor) {
+            (Some(mp), Some(sep), Some(minor)) if sep >= 6 && fields.len() >= sep + 3 => entries
+                .push(MountEntry {
                     mountpoint: PathBuf::from(unescape(mp)),
                     fs_type: fields[sep + 1].to_string(),
                     source: unescape(fields[sep + 2]).to_string_lossy().into_owned(),
-                })
-            }
+                    minor,
+                }),
             _ => return Err(format!("line {}: not a mountinfo line: {line:?}", n + 1)),
         }
     }
@@ -98,6 +105,36 @@ pub(crate) fn unmount_command(mountpoint: &Path) -> String {
     format!("fusermount3 -u -z '{}'", mountpoint.display())
 }
 
+/// Reaps this process's exited fusermount3 children: fuser starts one per
+/// mount (the auto_unmount watcher) and never waits for it.
+pub(crate) fn reap_fusermount() {
+    let me = std::process::id() as i32;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for e in dir.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = &stat[open + 1..close];
+        let mut rest = stat[close + 1..].split_whitespace();
+        let (state, ppid) = (rest.next(), rest.next().and_then(|p| p.parse::<i32>().ok()));
+        if comm == "fusermount3" && state == Some("Z") && ppid == Some(me) {
+            let _ = nix::sys::wait::waitpid(
+                nix::unistd::Pid::from_raw(pid),
+                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+            );
+        }
+    }
+}
+
 /// Detaches the mount at `mountpoint`: `fusermount3 -u -z` (works for the
 /// mount's owner), else umount2(MNT_DETACH) (root).
 pub(crate) fn unmount(mountpoint: &Path) -> Result<(), String> {
@@ -120,14 +157,36 @@ pub(crate) fn unmount(mountpoint: &Path) -> Result<(), String> {
     }
 }
 
+const FUSECTL: &str = "/sys/fs/fuse/connections";
+
+/// Aborts a FUSE connection through fusectl (mounting fusectl first when it
+/// is not, which needs root): requests waiting on a dead server fail at once
+/// instead of hanging, which frees processes stuck on the mount. Best effort.
+fn abort_connection(minor: u32) {
+    let abort = Path::new(FUSECTL).join(minor.to_string()).join("abort");
+    if !abort.exists() && Path::new(FUSECTL).is_dir() {
+        let _ = nix::mount::mount(
+            Some("fusectl"),
+            FUSECTL,
+            Some("fusectl"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        );
+    }
+    let _ = std::fs::write(abort, "1");
+}
+
 /// Unmounts every lazyfs mount left at or below `under` (by a run that
 /// died before it could unmount, or a mount leaked by a bug) and returns
-/// their mount points. Call it before mounting anything there: it does not
-/// tell a live mount of this process from a stale one. A mount that cannot
-/// be removed is an error that names the command to remove it by hand.
+/// their mount points. Each mount's FUSE connection is aborted first, so
+/// nothing stays blocked on it. Call it before mounting anything there: it
+/// does not tell a live mount of this process from a stale one. A mount
+/// that cannot be removed is an error that names the command to remove it
+/// by hand.
 pub fn cleanup_stale_mounts(under: &Path) -> Result<Vec<PathBuf>, Error> {
     let mut removed = Vec::new();
     for m in lazyfs_mounts_under(under)? {
+        abort_connection(m.minor);
         if let Err(detail) = unmount(&m.mountpoint) {
             return Err(Error::Unmount {
                 command: unmount_command(&m.mountpoint),
@@ -153,6 +212,7 @@ mod tests {
         assert_eq!(got[1].mountpoint, PathBuf::from("/tmp/run one/n1"));
         assert_eq!(got[1].fs_type, FS_TYPE);
         assert_eq!(got[1].source, "lazyfs:/tmp/disk");
+        assert_eq!(got[1].minor, 50);
     }
 
     #[test]
