@@ -180,24 +180,24 @@ impl State {
 
     /// The held state of a file, created (nothing held) on first use.
     fn held_mut(&mut self, key: Key, file: &impl AsFd) -> Result<&mut Held, Errno> {
-        if !self.held.contains_key(&key) {
-            let st = stat_fd(file).map_err(errno)?;
-            let fd = openat(
-                AT_FDCWD,
-                &proc_path(file),
-                OFlag::O_PATH | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(errno)?;
-            self.held.insert(
-                key,
-                HeldFile {
+        let held = match self.held.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let st = stat_fd(file).map_err(errno)?;
+                let fd = openat(
+                    AT_FDCWD,
+                    &proc_path(file),
+                    OFlag::O_PATH | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(errno)?;
+                e.insert(HeldFile {
                     held: Held::new(st.st_size as u64),
                     fd,
-                },
-            );
-        }
-        Ok(&mut self.held.get_mut(&key).expect("inserted above").held)
+                })
+            }
+        };
+        Ok(&mut held.held)
     }
 
     /// Makes a file's held state durable (fsync, fdatasync, synced writes).
@@ -838,11 +838,11 @@ impl Filesystem for LazyFs {
         let root = &st.nodes[&ROOT].fd;
         match nix::sys::statvfs::statvfs(&proc_path(root)) {
             Ok(s) => reply.statfs(
-                s.blocks() as u64,
-                s.blocks_free() as u64,
-                s.blocks_available() as u64,
-                s.files() as u64,
-                s.files_free() as u64,
+                s.blocks(),
+                s.blocks_free(),
+                s.blocks_available(),
+                s.files(),
+                s.files_free(),
                 s.block_size() as u32,
                 s.name_max() as u32,
                 s.fragment_size() as u32,
