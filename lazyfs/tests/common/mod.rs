@@ -5,7 +5,9 @@
 
 pub mod io;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use lazyfs::{LazyFs, Mount, Options};
 
@@ -50,7 +52,18 @@ impl TestMount {
         if std::env::var_os("CI").is_some() {
             panic!("{name}: FUSE is required when CI is set: {why}");
         }
-        eprintln!("skipped {name}: {why}");
+        // One line per test, even for a proptest that asks once per case.
+        static SKIPPED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+        if SKIPPED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string())
+        {
+            // Straight to stderr: the test harness hides what eprintln!
+            // prints in a passing test.
+            let line = format!("skipped {name}: {why}\n");
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+        }
         None
     }
 
