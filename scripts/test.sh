@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test suite, with what it needs: end-to-end tests drive Debian's etcd
-# and open reports in headless Chromium, so both are installed with apt-get
+# and open reports in headless Chromium, and lazyfs mounts FUSE file systems
+# through fusermount3 (Debian's fuse3), so these are installed with apt-get
 # when missing (as root; the tests fail, never skip, without them). Then
 # `cargo test --workspace`, with any extra arguments passed on.
 # Porcupine's histories are read from $FAULTLINE_TESTDATA or ../shared/data
@@ -26,6 +27,7 @@ fi
 missing=()
 command -v etcd >/dev/null || missing+=(etcd-server etcd-client)
 command -v chromium >/dev/null || missing+=(chromium)
+command -v fusermount3 >/dev/null || missing+=(fuse3)
 if [ ${#missing[@]} -gt 0 ]; then
   command -v apt-get >/dev/null || fail "missing ${missing[*]} and no apt-get to install them"
   [ "$(id -u)" = 0 ] || fail "missing ${missing[*]}: run as root, or apt-get install them first"
@@ -36,5 +38,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 command -v etcd >/dev/null || fail "etcd is still missing after the install"
 command -v chromium >/dev/null || fail "chromium is still missing after the install"
+command -v fusermount3 >/dev/null || fail "fusermount3 is still missing after the install (package fuse3)"
 
 cargo test --workspace --release "$@"

@@ -1,0 +1,39 @@
+//! Serves one lazyfs mount until standard input closes.
+//!
+//! `lazyfs BACKING MOUNTPOINT` mounts, prints `mounted`, then reads commands
+//! from standard input, one a line: `power-loss` drops the unsynced state and
+//! prints what was lost; `held` prints the bytes held. End of input unmounts.
+//! Killing the process (even with SIGKILL) unmounts too (auto_unmount).
+
+use std::io::BufRead;
+
+use anyhow::{bail, Context};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [backing, mountpoint] = args.as_slice() else {
+        bail!("usage: lazyfs BACKING MOUNTPOINT (then commands on stdin: power-loss, held)");
+    };
+    let mount = lazyfs::LazyFs::mount(
+        backing.as_ref(),
+        mountpoint.as_ref(),
+        lazyfs::Options::default(),
+    )?;
+    println!("mounted");
+    for line in std::io::stdin().lock().lines() {
+        match line.context("reading standard input")?.trim() {
+            "power-loss" => {
+                let r = mount.power_loss()?;
+                println!("lost {} bytes in {} files", r.bytes, r.files);
+                for f in r.lost {
+                    println!("  {}: {} bytes", f.path.display(), f.bytes);
+                }
+            }
+            "held" => println!("held {} bytes", mount.held_bytes()),
+            "" => {}
+            other => eprintln!("lazyfs: unknown command {other:?} (power-loss, held)"),
+        }
+    }
+    mount.unmount()?;
+    Ok(())
+}
