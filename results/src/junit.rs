@@ -2,13 +2,13 @@
 //! anomaly's explanation as the failure message.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 
 use checker::Verdict;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::atomic::write_atomically;
+use crate::error::Result;
 use crate::summary::RunResults;
 
 /// Explanations quoted in a failure's body; the rest are counted.
@@ -311,25 +311,13 @@ pub fn junit_xml(cases: &[JunitCase]) -> String {
     out
 }
 
-/// Writes [`junit_xml`] of `cases` to `path` (through a temporary file).
+/// Writes [`junit_xml`] of `cases` to `path` atomically (see
+/// [`write_atomically`]).
 ///
 /// # Errors
 /// `Write` when the file cannot be written.
 pub fn write_junit(path: &Path, cases: &[JunitCase]) -> Result<()> {
-    let xml = junit_xml(cases);
-    let tmp = path.with_extension("xml.tmp");
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(xml.as_bytes())?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::Write {
-            path: path.to_path_buf(),
-            source,
-        }
-    })
+    write_atomically(path, junit_xml(cases).as_bytes())
 }
 
 #[cfg(test)]
