@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use futures::future::join_all;
 use nemesis::NodeId;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -10,7 +11,6 @@ use tokio::time::Instant;
 
 use crate::client::{send_error, Answer, Client, Completion, LogPage};
 use crate::generator::OpRequest;
-use crate::join::join_all;
 use crate::workload::Workload;
 
 /// How many `not-leader` redirects one operation follows. A `not-leader`
@@ -261,12 +261,12 @@ impl Client for RaftkvClient {
     }
 
     async fn leader(&self) -> Option<NodeId> {
-        let statuses = join_all(NodeId::all(self.nodes()).map(|n| self.status(n)).collect()).await;
+        let statuses = join_all(NodeId::all(self.nodes()).map(|n| self.status(n))).await;
         choose_leader(&statuses, |id| self.node_of(id))
     }
 
     async fn views(&self) -> Vec<Option<nemesis::NodeView>> {
-        let statuses = join_all(NodeId::all(self.nodes()).map(|n| self.status(n)).collect()).await;
+        let statuses = join_all(NodeId::all(self.nodes()).map(|n| self.status(n))).await;
         statuses
             .into_iter()
             .map(|status| {
