@@ -9,10 +9,10 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
 
-use crate::api::{Answer, ApiError, LogEntryView, LogPage, Status};
 use crate::error::Result;
 use crate::kv::{Command, Outcome, ReadKind, Store};
 use crate::raft::{NotLeader, Raft, Role};
+use crate::reply::{Answer, ApiError, LogEntryView, LogPage, Status};
 use crate::types::{LogIndex, Message, NodeId, Term};
 use crate::wal::Wal;
 
