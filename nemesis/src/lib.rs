@@ -26,6 +26,7 @@
 
 mod error;
 mod fault;
+mod links;
 mod nemesis;
 mod network;
 mod node;
@@ -41,10 +42,9 @@ mod supervisor;
 
 pub use error::{Error, Result};
 pub use fault::{FaultMix, FaultSpec};
+pub use links::{Blocked, Delay, Link, NetworkOptions, UnknownDialler};
 pub use nemesis::{Action, Nemesis, NemesisEvent, NodeView, Observe, LEADER_TIMEOUT};
-pub use network::{
-    Blocked, ConnectionInfo, Delay, Link, Network, NetworkOptions, PartitionGuard, UnknownDialler,
-};
+pub use network::{ConnectionInfo, Network, PartitionGuard};
 pub use node::{BadNodeName, NodeId};
 pub use procfs::ProcessTable;
 pub use rng::Rng;
