@@ -1,5 +1,5 @@
 //! Process supervision, TCP proxies that partition links without iptables,
-//! and fault schedules (see DESIGN.md, "Faults without iptables").
+//! and fault schedules (see docs/design.md, "Faults without iptables").
 //!
 //! The crate knows nodes and faults, never histories. Its parts:
 //!

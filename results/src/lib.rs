@@ -1,4 +1,4 @@
-//! The run store on disk and what a run leaves in it (DESIGN.md, "Run store
+//! The run store on disk and what a run leaves in it (docs/design.md, "Run store
 //! and exit codes").
 //!
 //! - [`Store`], [`RunDir`] (`store`): `store/<test-name>/<timestamp>/`, the

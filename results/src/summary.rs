@@ -41,7 +41,7 @@ pub struct RunResults {
     /// The run's verdict: invalid if any check is, else unknown if any check
     /// is or the run proved nothing (`reason`), else valid.
     pub verdict: Verdict,
-    /// DESIGN.md's exit code (0 valid, 1 invalid, 2 unknown, 3 error).
+    /// docs/design.md's exit code (0 valid, 1 invalid, 2 unknown, 3 error).
     pub exit_code: u8,
     /// Why the run is unknown or an error although no check said so
     /// (e.g. "no operation succeeded after the final heal").
@@ -64,7 +64,7 @@ pub struct RunResults {
     pub anomalies: Vec<String>,
 }
 
-/// DESIGN.md's exit code in one word: `valid`, `invalid`, `unknown` or
+/// docs/design.md's exit code in one word: `valid`, `invalid`, `unknown` or
 /// `error` (also the CSS class of the word in pages).
 #[must_use]
 pub fn outcome_word(exit_code: u8) -> &'static str {

@@ -14,7 +14,7 @@ pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How an operation ended, as the history records it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Completion {
-    /// Took effect; the value as DESIGN.md's table has it for `ok`.
+    /// Took effect; the value as docs/design.md's table has it for `ok`.
     Ok(Value),
     /// Certainly had no effect (a cas `mismatch` is also an observation).
     Fail {

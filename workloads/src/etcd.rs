@@ -627,7 +627,7 @@ fn add_to_collection(op: &OpRequest, current: Option<&Value>) -> Option<Value> {
         if !items.contains(&op.value) {
             items.push(op.value.clone());
         }
-        // Sets are read sorted (DESIGN.md); the generator adds integers.
+        // Sets are read sorted (docs/design.md); the generator adds integers.
         items.sort_by_key(|item| (item.as_i64(), item.to_string()));
     } else {
         items.push(op.value.clone());
