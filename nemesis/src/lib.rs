@@ -12,7 +12,7 @@
 //!   proxies on 127.0.0.1, and the directed links they cut and heal.
 //! - `procfs`, `sock_diag`: process states and groups, and which node
 //!   dialled a socket (netlink `sock_diag`, falling back to /proc/net/tcp).
-//! - [`Shape`], [`Target`], [`Partition`] (`shape`): fault shapes and targets.
+//! - [`Shape`], [`Victims`], [`Partition`] (`shape`): fault shapes and targets.
 //! - [`FaultMix`] (`fault`): the `--nemesis` list.
 //! - [`Schedule`], [`Fault`] (`schedule`): the seeded plan of faults.
 //! - [`Nemesis`], [`NemesisEvent`] (`nemesis`): apply, undo, `heal_all`, and
@@ -49,6 +49,6 @@ pub use node::{BadNodeName, NodeId};
 pub use procfs::ProcessTable;
 pub use rng::Rng;
 pub use schedule::{Fault, Schedule};
-pub use shape::{majority, Partition, Shape, Target};
+pub use shape::{majority, Partition, Shape, Victims};
 pub use spec::{NodeSpec, Readiness, ReadinessProbe};
 pub use supervisor::{PauseGuard, Supervisor};
