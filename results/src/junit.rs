@@ -189,24 +189,12 @@ impl JunitCase {
     }
 }
 
-/// Escapes text for XML 1.0 content and attribute values; characters XML
-/// cannot hold at all (most C0 controls) become U+FFFD.
+/// Escapes text for XML 1.0 content and attribute values: the report's
+/// HTML escaping, which is XML-safe; characters XML cannot hold at all
+/// (most C0 controls) become U+FFFD.
 #[must_use]
 pub fn xml_escape(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len() + 8);
-    for c in raw.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            '\0'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::report::html::text(raw)
 }
 
 #[derive(Default)]
@@ -327,8 +315,8 @@ mod tests {
     #[test]
     fn xml_escapes_markup_quotes_and_controls() {
         assert_eq!(
-            xml_escape("a<b>&\"c\"'\u{1}\n"),
-            "a&lt;b&gt;&amp;&quot;c&quot;&apos;\u{fffd}\n"
+            xml_escape("a<b>&\"c\"'\u{1}\n\t\u{ffff}"),
+            "a&lt;b&gt;&amp;&quot;c&quot;&#39;\u{fffd}\n\t\u{fffd}"
         );
     }
 
