@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::client::{send_error, Answer, Client, Completion, LogPage};
+use crate::client::{most_named_leader, send_error, Answer, Client, Completion, LogPage};
 use crate::generator::OpRequest;
 use crate::workload::Workload;
 
@@ -564,19 +564,12 @@ fn choose_leader(
     statuses: &[Option<EtcdStatus>],
     node_of: impl Fn(u64) -> Option<NodeId>,
 ) -> Option<NodeId> {
-    // node -> (votes, highest raft_term it was named with)
-    let mut named: std::collections::BTreeMap<NodeId, (usize, u64)> = Default::default();
-    for status in statuses.iter().flatten() {
-        if let Some(node) = status.leader.and_then(&node_of) {
-            let entry = named.entry(node).or_default();
-            entry.0 += 1;
-            entry.1 = entry.1.max(status.raft_term);
-        }
-    }
-    named
-        .into_iter()
-        .max_by_key(|&(node, (votes, raft_term))| (votes, raft_term, std::cmp::Reverse(node)))
-        .map(|(node, _)| node)
+    most_named_leader(
+        statuses
+            .iter()
+            .flatten()
+            .map(|status| (status.leader.and_then(&node_of), status.raft_term)),
+    )
 }
 
 /// How an update ended, and the revision it created when acknowledged.
