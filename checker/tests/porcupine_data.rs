@@ -43,7 +43,7 @@ fn check_file(path: &std::path::Path, format: Format, model: ModelKind, expected
 #[test]
 fn etcd_logs_get_porcupines_verdicts_with_valid_witnesses() {
     let Some(data) =
-        common::porcupine_data("etcd_logs_get_porcupines_verdicts_with_valid_witnesses")
+        common::testdata::porcupine_data("etcd_logs_get_porcupines_verdicts_with_valid_witnesses")
     else {
         return;
     };
@@ -79,7 +79,8 @@ fn etcd_logs_get_porcupines_verdicts_with_valid_witnesses() {
 
 #[test]
 fn kv_logs_get_porcupines_verdicts_with_valid_witnesses() {
-    let Some(data) = common::porcupine_data("kv_logs_get_porcupines_verdicts_with_valid_witnesses")
+    let Some(data) =
+        common::testdata::porcupine_data("kv_logs_get_porcupines_verdicts_with_valid_witnesses")
     else {
         return;
     };
@@ -96,7 +97,9 @@ fn kv_logs_get_porcupines_verdicts_with_valid_witnesses() {
 
 #[test]
 fn auto_format_recognises_both_porcupine_formats() {
-    let Some(data) = common::porcupine_data("auto_format_recognises_both_porcupine_formats") else {
+    let Some(data) =
+        common::testdata::porcupine_data("auto_format_recognises_both_porcupine_formats")
+    else {
         return;
     };
     let data = data.join("porcupine");

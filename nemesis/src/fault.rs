@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Shape, Target};
+use crate::{Error, Shape, Victims};
 
 /// One item of the `--nemesis` list. `None` in the option means "pick one
 /// at random by seed each time".
@@ -15,15 +15,15 @@ pub enum FaultSpec {
     /// `partition` or `partition:SHAPE`.
     Partition(Option<Shape>),
     /// `pause` or `pause:TARGET`.
-    Pause(Option<Target>),
+    Pause(Option<Victims>),
     /// `kill` or `kill:TARGET`.
-    Kill(Option<Target>),
+    Kill(Option<Victims>),
     /// `stall` or `stall:TARGET`: pause the target and cut it off from the
     /// rest, so that it wakes up still isolated (see `Fault::Stall`).
-    Stall(Option<Target>),
+    Stall(Option<Victims>),
     /// `crash` or `crash:TARGET`: SIGKILL the target and start it again at
     /// once, as a process supervisor would (see `Fault::Crash`).
-    Crash(Option<Target>),
+    Crash(Option<Victims>),
     /// `figure8`: the leader-watching choreography of the Raft paper's
     /// Figure 8 (see `Fault::Figure8`); takes no option.
     Figure8,
@@ -139,7 +139,7 @@ impl FromStr for FaultMix {
                 Some((fault, option)) => (fault, Some(option)),
                 None => (item, None),
             };
-            let target = || parse_option(list, fault, option, &Target::ALL, Target::as_str);
+            let target = || parse_option(list, fault, option, &Victims::ALL, Victims::as_str);
             let spec = match fault {
                 "partition" => FaultSpec::Partition(parse_option(
                     list,
@@ -190,7 +190,7 @@ mod tests {
             mix.0,
             vec![
                 FaultSpec::Partition(Some(Shape::Halves)),
-                FaultSpec::Pause(Some(Target::Leader)),
+                FaultSpec::Pause(Some(Victims::Leader)),
                 FaultSpec::Kill(None),
                 FaultSpec::Partition(None),
             ]
@@ -247,9 +247,9 @@ mod tests {
         assert_eq!(
             mix.0,
             vec![
-                FaultSpec::Stall(Some(Target::Leader)),
+                FaultSpec::Stall(Some(Victims::Leader)),
                 FaultSpec::Stall(None),
-                FaultSpec::Crash(Some(Target::Majority)),
+                FaultSpec::Crash(Some(Victims::Majority)),
                 FaultSpec::Crash(None),
             ]
         );

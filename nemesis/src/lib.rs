@@ -1,5 +1,5 @@
 //! Process supervision, TCP proxies that partition links without iptables,
-//! and fault schedules (see DESIGN.md, "Faults without iptables").
+//! and fault schedules (see docs/design.md, "Faults without iptables").
 //!
 //! The crate knows nodes and faults, never histories. Its parts:
 //!
@@ -12,7 +12,7 @@
 //!   proxies on 127.0.0.1, and the directed links they cut and heal.
 //! - `procfs`, `sock_diag`: process states and groups, and which node
 //!   dialled a socket (netlink `sock_diag`, falling back to /proc/net/tcp).
-//! - [`Shape`], [`Target`], [`Partition`] (`shape`): fault shapes and targets.
+//! - [`Shape`], [`Victims`], [`Partition`] (`shape`): fault shapes and targets.
 //! - [`FaultMix`] (`fault`): the `--nemesis` list.
 //! - [`Schedule`], [`Fault`] (`schedule`): the seeded plan of faults.
 //! - [`Nemesis`], [`NemesisEvent`] (`nemesis`): apply, undo, `heal_all`, and
@@ -26,6 +26,7 @@
 
 mod error;
 mod fault;
+mod links;
 mod nemesis;
 mod network;
 mod node;
@@ -41,14 +42,13 @@ mod supervisor;
 
 pub use error::{Error, Result};
 pub use fault::{FaultMix, FaultSpec};
+pub use links::{Blocked, Delay, Link, NetworkOptions, UnknownDialler};
 pub use nemesis::{Action, Nemesis, NemesisEvent, NodeView, Observe, LEADER_TIMEOUT};
-pub use network::{
-    Blocked, ConnectionInfo, Delay, Link, Network, NetworkOptions, PartitionGuard, UnknownDialler,
-};
+pub use network::{ConnectionInfo, Network, PartitionGuard};
 pub use node::{BadNodeName, NodeId};
 pub use procfs::ProcessTable;
 pub use rng::Rng;
 pub use schedule::{Fault, Schedule};
-pub use shape::{majority, Partition, Shape, Target};
+pub use shape::{majority, Partition, Shape, Victims};
 pub use spec::{NodeSpec, Readiness, ReadinessProbe};
 pub use supervisor::{PauseGuard, Supervisor};

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::time::sleep;
 
-use crate::{Fault, Link, Network, NodeId, Partition, Schedule, Shape, Supervisor, Target};
+use crate::{Fault, Link, Network, NodeId, Partition, Schedule, Shape, Supervisor, Victims};
 
 mod figure8;
 
@@ -65,7 +65,7 @@ pub struct NemesisEvent {
     /// How the nodes were chosen, for `pause` and `kill` (also of a stall
     /// or a crash).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<Target>,
+    pub target: Option<Victims>,
     /// The nodes acted on (paused, resumed, killed, restarted, or touched by cut links).
     pub nodes: Vec<NodeId>,
     /// For `partition`: who can talk to whom (see `Partition::groups`).
@@ -258,7 +258,7 @@ impl Nemesis {
     }
 
     /// SIGKILLs `nodes`; returns the event and the nodes actually killed.
-    async fn kill(&self, target: Target, nodes: &[NodeId]) -> (NemesisEvent, Vec<NodeId>) {
+    async fn kill(&self, target: Victims, nodes: &[NodeId]) -> (NemesisEvent, Vec<NodeId>) {
         let mut event = NemesisEvent::new(Action::Kill, self.now_ns());
         event.target = Some(target);
         for &node in nodes {
@@ -273,7 +273,7 @@ impl Nemesis {
     }
 
     /// SIGSTOPs `nodes`; returns the event and the nodes actually stopped.
-    fn pause(&self, target: Target, nodes: &[NodeId]) -> (NemesisEvent, Vec<NodeId>) {
+    fn pause(&self, target: Victims, nodes: &[NodeId]) -> (NemesisEvent, Vec<NodeId>) {
         let mut event = NemesisEvent::new(Action::Pause, self.now_ns());
         event.target = Some(target);
         for &node in nodes {

@@ -6,6 +6,8 @@ use std::fs;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
+use nix::sys::socket::AddressFamily;
+
 use crate::NodeId;
 
 /// Which process group each node runs in, shared between the `Supervisor`
@@ -105,7 +107,7 @@ fn port_of(field: &str) -> Option<u16> {
 /// `sock_diag` (exact and fast), else found in /proc/net/tcp and tcp6.
 #[must_use]
 pub fn socket_inode(local: SocketAddr, remote: SocketAddr) -> Option<u64> {
-    for family in [libc::AF_INET, libc::AF_INET6] {
+    for family in [AddressFamily::Inet, AddressFamily::Inet6] {
         match crate::sock_diag::inode_of(local, remote, family) {
             Ok(Some(inode)) => return Some(inode),
             Ok(None) => {}

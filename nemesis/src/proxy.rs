@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 
-use crate::network::{next_id, Blocked, Connection, Delay, LinkTable, Shared, UnknownDialler};
+use crate::links::{next_id, Blocked, Connection, Delay, LinkTable, Shared, UnknownDialler};
 use crate::procfs::{self, ProcessTable};
 use crate::rng::Rng;
 use crate::{Link, NodeId};

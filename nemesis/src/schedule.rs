@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::rng::Rng;
-use crate::{FaultMix, FaultSpec, NodeId, Partition, Shape, Target};
+use crate::{FaultMix, FaultSpec, NodeId, Partition, Shape, Victims};
 
 /// One fault, fully planned: what a `Nemesis` applies and later undoes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,14 +14,14 @@ pub enum Fault {
     /// SIGSTOP these nodes (undone by SIGCONT).
     Pause {
         /// How they were chosen.
-        target: Target,
+        target: Victims,
         /// The nodes, sorted.
         nodes: Vec<NodeId>,
     },
     /// SIGKILL these nodes (undone by restarting them).
     Kill {
         /// How they were chosen.
-        target: Target,
+        target: Victims,
         /// The nodes, sorted.
         nodes: Vec<NodeId>,
     },
@@ -32,7 +32,7 @@ pub enum Fault {
     /// heal. Build it with [`Fault::stall`].
     Stall {
         /// How they were chosen.
-        target: Target,
+        target: Victims,
         /// The nodes, sorted.
         nodes: Vec<NodeId>,
         /// The cut, groups `[nodes, rest]`; `None` when the nodes are the
@@ -46,7 +46,7 @@ pub enum Fault {
     /// it was away.
     Crash {
         /// How they were chosen.
-        target: Target,
+        target: Victims,
         /// The nodes, sorted.
         nodes: Vec<NodeId>,
     },
@@ -73,7 +73,7 @@ impl Fault {
     /// (two sides, no overlap, both ways) for several; the stalled side is
     /// always the first group, whether it is the minority or the majority.
     #[must_use]
-    pub fn stall(target: Target, mut nodes: Vec<NodeId>, count: usize) -> Self {
+    pub fn stall(target: Victims, mut nodes: Vec<NodeId>, count: usize) -> Self {
         nodes.sort_unstable();
         nodes.dedup();
         let rest: Vec<NodeId> = NodeId::all(count)
@@ -81,7 +81,7 @@ impl Fault {
             .collect();
         let partition = (!rest.is_empty() && !nodes.is_empty()).then(|| {
             let shape = match (target, nodes.len()) {
-                (Target::Leader, 1) => Shape::Leader,
+                (Victims::Leader, 1) => Shape::Leader,
                 (_, 1) => Shape::One,
                 _ => Shape::Halves,
             };
@@ -167,11 +167,11 @@ impl Schedule {
         turn
     }
 
-    fn bare_target(&mut self, kind: usize, leader: Option<NodeId>) -> Target {
+    fn bare_target(&mut self, kind: usize, leader: Option<NodeId>) -> Victims {
         if self.leader_first(kind, leader) {
-            Target::Leader
+            Victims::Leader
         } else {
-            *self.rng.pick(&Target::ALL)
+            *self.rng.pick(&Victims::ALL)
         }
     }
 
@@ -258,7 +258,7 @@ mod tests {
             }
         }
         assert_eq!(shapes.len(), Shape::ALL.len());
-        assert_eq!(targets.len(), Target::ALL.len());
+        assert_eq!(targets.len(), Victims::ALL.len());
     }
 
     #[test]
@@ -281,7 +281,7 @@ mod tests {
                 }
             }
             assert_eq!(first_partition, Some(Shape::Leader), "seed {seed}");
-            assert_eq!(first_kill, Some(Target::Leader), "seed {seed}");
+            assert_eq!(first_kill, Some(Victims::Leader), "seed {seed}");
         }
     }
 
@@ -340,7 +340,7 @@ mod tests {
                 }
             }
             let (target, nodes, partition) = first_stall.expect("one stall per round");
-            assert_eq!(target, Target::Leader, "seed {seed}");
+            assert_eq!(target, Victims::Leader, "seed {seed}");
             assert_eq!(nodes, vec![leader], "seed {seed}");
             let partition = partition.expect("the leader is cut off from the others");
             assert_eq!(partition.shape, Shape::Leader);
@@ -354,7 +354,7 @@ mod tests {
 
     #[test]
     fn a_stall_cuts_the_stalled_side_from_the_rest_both_ways() {
-        let stall = Fault::stall(Target::Majority, vec![NodeId(4), NodeId(0), NodeId(2)], 5);
+        let stall = Fault::stall(Victims::Majority, vec![NodeId(4), NodeId(0), NodeId(2)], 5);
         let Fault::Stall {
             nodes, partition, ..
         } = stall
@@ -370,7 +370,7 @@ mod tests {
             assert_ne!(nodes.contains(&link.from), nodes.contains(&link.to));
         }
 
-        let one = Fault::stall(Target::Minority, vec![NodeId(1)], 3);
+        let one = Fault::stall(Victims::Minority, vec![NodeId(1)], 3);
         assert!(
             matches!(&one, Fault::Stall { partition: Some(p), .. } if p.shape == Shape::One),
             "{one:?}"
@@ -385,14 +385,14 @@ mod tests {
         assert_eq!(
             first,
             Some(Fault::Crash {
-                target: Target::Leader,
+                target: Victims::Leader,
                 nodes: vec![NodeId(2)],
             })
         );
         let mut at_leader = 0;
         for _ in 0..600 {
             if let Some(Fault::Crash { target, .. }) = schedule.next_fault(Some(NodeId(2))) {
-                at_leader += usize::from(target == Target::Leader);
+                at_leader += usize::from(target == Victims::Leader);
             }
         }
         // 1/2 by turn plus 1/2 x 1/5 by the uniform pick.
@@ -405,7 +405,7 @@ mod tests {
         assert_eq!(
             schedule.next_fault(Some(NodeId(0))),
             Some(Fault::Stall {
-                target: Target::All,
+                target: Victims::All,
                 nodes: vec![NodeId(0), NodeId(1), NodeId(2)],
                 partition: None,
             })

@@ -64,10 +64,12 @@ impl fmt::Display for Shape {
     }
 }
 
-/// Which nodes a pause or a kill hits (Jepsen's `db-package` targets).
+/// Which nodes a pause or a kill hits (Jepsen's `db-package` targets; the
+/// word after `pause:` or `kill:` in `--nemesis`, and the `target` field of
+/// a nemesis event). Not the system under test, which a target spec names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Target {
+pub enum Victims {
     /// One random node.
     One,
     /// A random strict minority (at least one node).
@@ -80,25 +82,25 @@ pub enum Target {
     All,
 }
 
-impl Target {
+impl Victims {
     /// Every target, in the order `--nemesis` lists them.
-    pub const ALL: [Target; 5] = [
-        Target::One,
-        Target::Minority,
-        Target::Majority,
-        Target::Leader,
-        Target::All,
+    pub const ALL: [Victims; 5] = [
+        Victims::One,
+        Victims::Minority,
+        Victims::Majority,
+        Victims::Leader,
+        Victims::All,
     ];
 
     /// The `--nemesis` word for this target.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
-            Target::One => "one",
-            Target::Minority => "minority",
-            Target::Majority => "majority",
-            Target::Leader => "leader",
-            Target::All => "all",
+            Victims::One => "one",
+            Victims::Minority => "minority",
+            Victims::Majority => "majority",
+            Victims::Leader => "leader",
+            Victims::All => "all",
         }
     }
 
@@ -106,16 +108,16 @@ impl Target {
     /// `Leader` with no known leader falls back to one random node.
     pub fn pick(self, count: usize, leader: Option<NodeId>, rng: &mut Rng) -> Vec<NodeId> {
         let size = match self {
-            Target::Leader => {
+            Victims::Leader => {
                 if let Some(leader) = leader.filter(|leader| leader.index() < count) {
                     return vec![leader];
                 }
                 1
             }
-            Target::One => 1,
-            Target::Minority => (count - majority(count)).max(1),
-            Target::Majority => majority(count),
-            Target::All => count,
+            Victims::One => 1,
+            Victims::Minority => (count - majority(count)).max(1),
+            Victims::Majority => majority(count),
+            Victims::All => count,
         };
         let mut nodes = shuffled(count, rng);
         nodes.truncate(size.min(count));
@@ -124,7 +126,7 @@ impl Target {
     }
 }
 
-impl fmt::Display for Target {
+impl fmt::Display for Victims {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -184,7 +186,7 @@ impl Partition {
         match shape {
             Shape::One => Self::isolate(shape, count, shuffled(count, rng)[0]),
             Shape::Leader => {
-                let node = Target::Leader.pick(count, leader, rng)[0];
+                let node = Victims::Leader.pick(count, leader, rng)[0];
                 Self::isolate(shape, count, node)
             }
             Shape::Halves => {
@@ -374,17 +376,17 @@ mod tests {
     #[test]
     fn targets_have_the_promised_sizes() {
         let mut rng = Rng::new(13);
-        assert_eq!(Target::Minority.pick(5, None, &mut rng).len(), 2);
-        assert_eq!(Target::Minority.pick(3, None, &mut rng).len(), 1);
-        assert_eq!(Target::Majority.pick(5, None, &mut rng).len(), 3);
+        assert_eq!(Victims::Minority.pick(5, None, &mut rng).len(), 2);
+        assert_eq!(Victims::Minority.pick(3, None, &mut rng).len(), 1);
+        assert_eq!(Victims::Majority.pick(5, None, &mut rng).len(), 3);
         assert_eq!(
-            Target::All.pick(3, None, &mut rng),
+            Victims::All.pick(3, None, &mut rng),
             vec![NodeId(0), NodeId(1), NodeId(2)]
         );
         assert_eq!(
-            Target::Leader.pick(3, Some(NodeId(2)), &mut rng),
+            Victims::Leader.pick(3, Some(NodeId(2)), &mut rng),
             vec![NodeId(2)]
         );
-        assert_eq!(Target::Leader.pick(3, None, &mut rng).len(), 1);
+        assert_eq!(Victims::Leader.pick(3, None, &mut rng).len(), 1);
     }
 }

@@ -5,12 +5,17 @@
 //! TIME_WAIT.
 
 use std::io;
-use std::mem::size_of;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
+
+use nix::sys::socket::{
+    recv, sendto, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
+};
 
 /// `SOCK_DIAG_BY_FAMILY` (linux/sock_diag.h).
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// `NLM_F_REQUEST` (linux/netlink.h): the message is a request.
+const NLM_F_REQUEST: u16 = 1;
 /// Size of `struct nlmsghdr`.
 const HEADER: usize = 16;
 /// Size of `struct inet_diag_req_v2`.
@@ -18,13 +23,13 @@ const REQUEST: usize = 56;
 /// Offset of `idiag_inode` in `struct inet_diag_msg`.
 const INODE_OFFSET: usize = 68;
 
-fn address_bytes(ip: IpAddr, family: i32) -> Option<[u8; 16]> {
+fn address_bytes(ip: IpAddr, family: AddressFamily) -> Option<[u8; 16]> {
     let mut bytes = [0_u8; 16];
     match (ip, family) {
-        (IpAddr::V4(v4), libc::AF_INET) => bytes[..4].copy_from_slice(&v4.octets()),
-        (IpAddr::V4(v4), libc::AF_INET6) => bytes = v4.to_ipv6_mapped().octets(),
-        (IpAddr::V6(v6), libc::AF_INET6) => bytes = v6.octets(),
-        (IpAddr::V6(v6), libc::AF_INET) => {
+        (IpAddr::V4(v4), AddressFamily::Inet) => bytes[..4].copy_from_slice(&v4.octets()),
+        (IpAddr::V4(v4), AddressFamily::Inet6) => bytes = v4.to_ipv6_mapped().octets(),
+        (IpAddr::V6(v6), AddressFamily::Inet6) => bytes = v6.octets(),
+        (IpAddr::V6(v6), AddressFamily::Inet) => {
             bytes[..4].copy_from_slice(&v6.to_ipv4_mapped()?.octets())
         }
         _ => return None,
@@ -32,16 +37,16 @@ fn address_bytes(ip: IpAddr, family: i32) -> Option<[u8; 16]> {
     Some(bytes)
 }
 
-/// The inode of the TCP socket of address family `family` whose local
-/// address is `local` and whose remote address is `remote`; `Ok(None)` when
-/// there is no such socket.
+/// The inode of the TCP socket of address family `family` (`Inet` or
+/// `Inet6`) whose local address is `local` and whose remote address is
+/// `remote`; `Ok(None)` when there is no such socket.
 ///
 /// # Errors
 /// When netlink itself fails (e.g. `sock_diag` is not available).
 pub(crate) fn inode_of(
     local: SocketAddr,
     remote: SocketAddr,
-    family: i32,
+    family: AddressFamily,
 ) -> io::Result<Option<u64>> {
     let (Some(source), Some(destination)) = (
         address_bytes(local.ip(), family),
@@ -52,11 +57,11 @@ pub(crate) fn inode_of(
     let mut message = Vec::with_capacity(HEADER + REQUEST);
     message.extend_from_slice(&((HEADER + REQUEST) as u32).to_ne_bytes());
     message.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    message.extend_from_slice(&(libc::NLM_F_REQUEST as u16).to_ne_bytes());
+    message.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
     message.extend_from_slice(&1_u32.to_ne_bytes()); // sequence number
     message.extend_from_slice(&0_u32.to_ne_bytes()); // port id: the kernel
     message.push(family as u8);
-    message.push(libc::IPPROTO_TCP as u8);
+    message.push(SockProtocol::Tcp as u8);
     message.push(0); // no extensions
     message.push(0); // pad
     message.extend_from_slice(&u32::MAX.to_ne_bytes()); // every state
@@ -68,55 +73,29 @@ pub(crate) fn inode_of(
     message.extend_from_slice(&[0xFF; 8]); // INET_DIAG_NOCOOKIE
     debug_assert_eq!(message.len(), HEADER + REQUEST);
 
-    // SAFETY: plain system calls on a descriptor this function owns; every
-    // buffer passed outlives the call and its length is passed with it.
-    unsafe {
-        let raw = libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-            libc::NETLINK_SOCK_DIAG,
-        );
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let socket = OwnedFd::from_raw_fd(raw);
-        let mut kernel: libc::sockaddr_nl = std::mem::zeroed();
-        kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        let sent = libc::sendto(
-            socket.as_raw_fd(),
-            message.as_ptr().cast(),
-            message.len(),
-            0,
-            std::ptr::addr_of!(kernel).cast(),
-            size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        );
-        if sent < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut answer = [0_u8; 4096];
-        let received = libc::recv(
-            socket.as_raw_fd(),
-            answer.as_mut_ptr().cast(),
-            answer.len(),
-            0,
-        );
-        if received < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let answer = &answer[..received as usize];
-        if answer.len() < HEADER {
-            return Ok(None);
-        }
-        let kind = u16::from_ne_bytes([answer[4], answer[5]]);
-        if kind != SOCK_DIAG_BY_FAMILY || answer.len() < HEADER + INODE_OFFSET + 4 {
-            // NLMSG_ERROR: typically ENOENT, no such socket.
-            return Ok(None);
-        }
-        let at = HEADER + INODE_OFFSET;
-        let inode =
-            u32::from_ne_bytes([answer[at], answer[at + 1], answer[at + 2], answer[at + 3]]);
-        Ok((inode != 0).then_some(u64::from(inode)))
+    let socket = socket(
+        AddressFamily::Netlink,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkSockDiag,
+    )?;
+    // Port id 0: the kernel.
+    let kernel = NetlinkAddr::new(0, 0);
+    sendto(socket.as_raw_fd(), &message, &kernel, MsgFlags::empty())?;
+    let mut answer = [0_u8; 4096];
+    let received = recv(socket.as_raw_fd(), &mut answer, MsgFlags::empty())?;
+    let answer = &answer[..received];
+    if answer.len() < HEADER {
+        return Ok(None);
     }
+    let kind = u16::from_ne_bytes([answer[4], answer[5]]);
+    if kind != SOCK_DIAG_BY_FAMILY || answer.len() < HEADER + INODE_OFFSET + 4 {
+        // NLMSG_ERROR: typically ENOENT, no such socket.
+        return Ok(None);
+    }
+    let at = HEADER + INODE_OFFSET;
+    let inode = u32::from_ne_bytes([answer[at], answer[at + 1], answer[at + 2], answer[at + 3]]);
+    Ok((inode != 0).then_some(u64::from(inode)))
 }
 
 #[cfg(test)]
@@ -130,13 +109,14 @@ mod tests {
         let listen = listener.local_addr().expect("bound");
         let dialled = std::net::TcpStream::connect(listen).expect("listener accepts");
         let (_accepted, peer) = listener.accept().expect("connection is queued");
-        let by_netlink = inode_of(peer, listen, libc::AF_INET).expect("sock_diag works on Linux");
+        let by_netlink =
+            inode_of(peer, listen, AddressFamily::Inet).expect("sock_diag works on Linux");
         let by_proc = crate::procfs::socket_inode_from_tables(peer.port(), listen.port());
         assert!(by_netlink.is_some());
         assert_eq!(by_netlink, by_proc);
         let nobody = SocketAddr::from(([127, 0, 0, 1], 1));
         assert_eq!(
-            inode_of(nobody, listen, libc::AF_INET).expect("sock_diag works"),
+            inode_of(nobody, listen, AddressFamily::Inet).expect("sock_diag works"),
             None
         );
         drop(dialled);

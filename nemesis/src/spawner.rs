@@ -64,8 +64,11 @@ fn spawner() -> &'static Mutex<mpsc::Sender<Request>> {
 pub(crate) async fn spawn(mut command: Command, on_spawn: OnSpawn) -> io::Result<Child> {
     let harness = getpid();
     command.process_group(0);
-    // SAFETY: the closure runs between fork and exec and only makes two
-    // async-signal-safe system calls; it allocates nothing.
+    // No safe API exists: a parent-death signal can only be set in the child
+    // between fork and exec, and std's one hook there, `pre_exec`, is unsafe
+    // by design (nix has no safe alternative; `Command` has no
+    // `pdeathsig`). SAFETY: the closure only makes two async-signal-safe
+    // system calls; it allocates nothing.
     unsafe {
         command.pre_exec(move || {
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;

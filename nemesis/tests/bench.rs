@@ -11,56 +11,41 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::serve;
 use nemesis::{Network, NetworkOptions, NodeId, Partition, ProcessTable, Shape};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const RUNS: usize = 5;
 const N1: NodeId = NodeId(0);
 const N2: NodeId = NodeId(1);
 
 async fn echo_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("loopback port 0");
-    let addr = listener.local_addr().expect("bound");
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let _ = stream.set_nodelay(true);
-            tokio::spawn(async move {
-                let (mut read, mut write) = stream.into_split();
-                let mut buffer = vec![0_u8; 64 * 1024];
-                while let Ok(count) = read.read(&mut buffer).await {
-                    if count == 0 || write.write_all(&buffer[..count]).await.is_err() {
-                        break;
-                    }
-                }
-            });
+    serve(|stream| async move {
+        let _ = stream.set_nodelay(true);
+        let (mut read, mut write) = stream.into_split();
+        let mut buffer = vec![0_u8; 64 * 1024];
+        while let Ok(count) = read.read(&mut buffer).await {
+            if count == 0 || write.write_all(&buffer[..count]).await.is_err() {
+                break;
+            }
         }
-    });
-    addr
+    })
+    .await
 }
 
 /// Reads everything sent on each connection, then answers with one byte.
 async fn sink_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("loopback port 0");
-    let addr = listener.local_addr().expect("bound");
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buffer = vec![0_u8; 256 * 1024];
-                while let Ok(count) = stream.read(&mut buffer).await {
-                    if count == 0 {
-                        break;
-                    }
-                }
-                let _ = stream.write_all(b"!").await;
-            });
+    serve(|mut stream| async move {
+        let mut buffer = vec![0_u8; 256 * 1024];
+        while let Ok(count) = stream.read(&mut buffer).await {
+            if count == 0 {
+                break;
+            }
         }
-    });
-    addr
+        let _ = stream.write_all(b"!").await;
+    })
+    .await
 }
 
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {

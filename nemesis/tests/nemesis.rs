@@ -10,7 +10,7 @@ use common::{helper_node, PATIENCE};
 use nemesis::procfs::process_state;
 use nemesis::{
     Action, Fault, FaultMix, Link, Nemesis, Network, NetworkOptions, NodeId, Partition, Schedule,
-    Shape, Supervisor, Target,
+    Shape, Supervisor, Victims,
 };
 
 fn tick_cluster(root: &std::path::Path, count: usize) -> Arc<Supervisor> {
@@ -48,7 +48,7 @@ async fn heal_all_resumes_paused_restarts_killed_and_heals_links() {
     let paused = nemesis
         .apply(
             &Fault::Pause {
-                target: Target::One,
+                target: Victims::One,
                 nodes: vec![NodeId(0)],
             },
             None,
@@ -57,7 +57,7 @@ async fn heal_all_resumes_paused_restarts_killed_and_heals_links() {
     let killed = nemesis
         .apply(
             &Fault::Kill {
-                target: Target::One,
+                target: Victims::One,
                 nodes: vec![NodeId(1)],
             },
             None,
@@ -189,7 +189,7 @@ async fn stalled_leader_wakes_up_still_cut_off_and_heals_one_step_later() {
         events.iter().all(|event| event.errors.is_empty()),
         "{events:?}"
     );
-    assert_eq!(events[0].target, Some(Target::Leader));
+    assert_eq!(events[0].target, Some(Victims::Leader));
     assert_eq!(events[0].nodes, vec![leader]);
     assert_eq!(events[1].shape, Some(Shape::Leader));
     assert_eq!(
@@ -240,7 +240,7 @@ async fn heal_all_right_after_a_stall_resumes_then_heals() {
     let (supervisor, network, mut nemesis) = started_nemesis(root.path(), "none", 1).await;
     let node = NodeId(2);
     let events = nemesis
-        .apply(&Fault::stall(Target::One, vec![node], 3), None)
+        .apply(&Fault::stall(Victims::One, vec![node], 3), None)
         .await;
     let kinds: Vec<Action> = events.iter().map(|event| event.f).collect();
     assert_eq!(kinds, vec![Action::Pause, Action::Partition], "{events:?}");
@@ -307,7 +307,7 @@ async fn a_crash_kills_and_restarts_at_once_leaving_nothing_to_undo() {
         events.iter().all(|event| event.errors.is_empty()),
         "{events:?}"
     );
-    assert_eq!(events[0].target, Some(Target::Majority));
+    assert_eq!(events[0].target, Some(Victims::Majority));
     assert_eq!(events[0].nodes.len(), 2, "a majority of 3");
     assert_eq!(
         events[0].nodes, events[1].nodes,

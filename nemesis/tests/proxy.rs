@@ -7,13 +7,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{eventually, helper_node, within, PATIENCE};
+use common::{eventually, helper_node, serve, within, PATIENCE};
 use nemesis::{
     Blocked, ConnectionInfo, Delay, Link, Network, NetworkOptions, NodeId, Partition, Shape,
     Supervisor,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 const N1: NodeId = NodeId(0);
@@ -25,48 +25,35 @@ const QUIET: Duration = Duration::from_millis(300);
 
 /// An echo server on 127.0.0.1; it runs until the test's runtime ends.
 async fn echo_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("loopback port 0");
-    let addr = listener.local_addr().expect("bound");
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut read, mut write) = stream.split();
-                let _ = tokio::io::copy(&mut read, &mut write).await;
-            });
-        }
-    });
-    addr
+    serve(|mut stream| async move {
+        let (mut read, mut write) = stream.split();
+        let _ = tokio::io::copy(&mut read, &mut write).await;
+    })
+    .await
 }
 
 /// A server that sends `tick` every 20 ms on each connection and reports
 /// every chunk it receives on the channel.
 async fn talking_server() -> (SocketAddr, mpsc::UnboundedReceiver<Vec<u8>>) {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("loopback port 0");
-    let addr = listener.local_addr().expect("bound");
-    let (sender, receiver) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let sender = sender.clone();
+    let (sender, receiver) = mpsc::unbounded_channel::<Vec<u8>>();
+    let addr = serve(move |stream| {
+        let sender = sender.clone();
+        async move {
             let (mut read, mut write) = stream.into_split();
             tokio::spawn(async move {
                 while write.write_all(b"tick").await.is_ok() {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             });
-            tokio::spawn(async move {
-                let mut buffer = [0_u8; 1024];
-                while let Ok(count) = read.read(&mut buffer).await {
-                    if count == 0 || sender.send(buffer[..count].to_vec()).is_err() {
-                        break;
-                    }
+            let mut buffer = [0_u8; 1024];
+            while let Ok(count) = read.read(&mut buffer).await {
+                if count == 0 || sender.send(buffer[..count].to_vec()).is_err() {
+                    break;
                 }
-            });
+            }
         }
-    });
+    })
+    .await;
     (addr, receiver)
 }
 

@@ -63,9 +63,9 @@ pub enum ReadKind {
     Set,
 }
 
-/// The result of applying a command or reading a key.
+/// What the store made of a command applied to it, or of a read.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Outcome {
+pub enum Applied {
     /// Done; for reads, the value read.
     Done(Value),
     /// A cas found another value: no effect.
@@ -90,19 +90,19 @@ pub struct Store {
 
 impl Store {
     /// Applies one committed command.
-    pub fn apply(&mut self, command: &Command) -> Outcome {
+    pub fn apply(&mut self, command: &Command) -> Applied {
         match command {
             Command::Write { key, value } => {
                 self.data.insert(key.clone(), value.clone());
-                Outcome::Done(Value::Null)
+                Applied::Done(Value::Null)
             }
             Command::Cas { key, from, to } => {
                 let current = self.data.get(key).cloned().unwrap_or(Value::Null);
                 if &current != from {
-                    return Outcome::Mismatch { current };
+                    return Applied::Mismatch { current };
                 }
                 self.data.insert(key.clone(), to.clone());
-                Outcome::Done(Value::Null)
+                Applied::Done(Value::Null)
             }
             Command::Append { key, value } => match self
                 .data
@@ -111,9 +111,9 @@ impl Store {
             {
                 Value::Array(list) => {
                     list.push(value.clone());
-                    Outcome::Done(Value::Null)
+                    Applied::Done(Value::Null)
                 }
-                _ => Outcome::WrongType { expected: "list" },
+                _ => Applied::WrongType { expected: "list" },
             },
             Command::Add { key, delta } => {
                 let current = match self.data.get(key) {
@@ -121,17 +121,17 @@ impl Store {
                     Some(value) => match value.as_i64() {
                         Some(number) => number,
                         None => {
-                            return Outcome::WrongType {
+                            return Applied::WrongType {
                                 expected: "counter",
                             }
                         }
                     },
                 };
                 let Some(sum) = current.checked_add(*delta) else {
-                    return Outcome::Overflow;
+                    return Applied::Overflow;
                 };
                 self.data.insert(key.clone(), Value::from(sum));
-                Outcome::Done(Value::Null)
+                Applied::Done(Value::Null)
             }
             Command::SetAdd { key, value } => match self
                 .data
@@ -143,26 +143,26 @@ impl Store {
                     {
                         set.insert(position, value.clone());
                     }
-                    Outcome::Done(Value::Null)
+                    Applied::Done(Value::Null)
                 }
-                _ => Outcome::WrongType { expected: "set" },
+                _ => Applied::WrongType { expected: "set" },
             },
         }
     }
 
     /// Reads `key` as `kind`.
-    pub fn read(&self, kind: ReadKind, key: &str) -> Outcome {
+    pub fn read(&self, kind: ReadKind, key: &str) -> Applied {
         let value = self.data.get(key);
         match (kind, value) {
-            (ReadKind::Register, value) => Outcome::Done(value.cloned().unwrap_or(Value::Null)),
-            (ReadKind::List | ReadKind::Set, None) => Outcome::Done(Value::Array(Vec::new())),
-            (ReadKind::Counter, None) => Outcome::Done(Value::from(0)),
+            (ReadKind::Register, value) => Applied::Done(value.cloned().unwrap_or(Value::Null)),
+            (ReadKind::List | ReadKind::Set, None) => Applied::Done(Value::Array(Vec::new())),
+            (ReadKind::Counter, None) => Applied::Done(Value::from(0)),
             (ReadKind::List, Some(value @ Value::Array(_)))
-            | (ReadKind::Set, Some(value @ Value::Array(_))) => Outcome::Done(value.clone()),
-            (ReadKind::Counter, Some(value)) if value.is_i64() => Outcome::Done(value.clone()),
-            (ReadKind::List, Some(_)) => Outcome::WrongType { expected: "list" },
-            (ReadKind::Set, Some(_)) => Outcome::WrongType { expected: "set" },
-            (ReadKind::Counter, Some(_)) => Outcome::WrongType {
+            | (ReadKind::Set, Some(value @ Value::Array(_))) => Applied::Done(value.clone()),
+            (ReadKind::Counter, Some(value)) if value.is_i64() => Applied::Done(value.clone()),
+            (ReadKind::List, Some(_)) => Applied::WrongType { expected: "list" },
+            (ReadKind::Set, Some(_)) => Applied::WrongType { expected: "set" },
+            (ReadKind::Counter, Some(_)) => Applied::WrongType {
                 expected: "counter",
             },
         }
@@ -228,12 +228,12 @@ mod tests {
         let mut store = Store::default();
         assert_eq!(
             store.read(ReadKind::Register, "x"),
-            Outcome::Done(Value::Null)
+            Applied::Done(Value::Null)
         );
         store.apply(&write("x", json!({"a": 1})));
         assert_eq!(
             store.read(ReadKind::Register, "x"),
-            Outcome::Done(json!({"a": 1}))
+            Applied::Done(json!({"a": 1}))
         );
     }
 
@@ -246,14 +246,14 @@ mod tests {
             from: json!(2),
             to: json!(3),
         });
-        assert_eq!(mismatch, Outcome::Mismatch { current: json!(1) });
+        assert_eq!(mismatch, Applied::Mismatch { current: json!(1) });
         let done = store.apply(&Command::Cas {
             key: "x".into(),
             from: json!(1),
             to: json!(3),
         });
-        assert_eq!(done, Outcome::Done(Value::Null));
-        assert_eq!(store.read(ReadKind::Register, "x"), Outcome::Done(json!(3)));
+        assert_eq!(done, Applied::Done(Value::Null));
+        assert_eq!(store.read(ReadKind::Register, "x"), Applied::Done(json!(3)));
     }
 
     #[test]
@@ -264,13 +264,13 @@ mod tests {
             from: Value::Null,
             to: json!(5),
         });
-        assert_eq!(done, Outcome::Done(Value::Null));
+        assert_eq!(done, Applied::Done(Value::Null));
     }
 
     #[test]
     fn list_keeps_append_order() {
         let mut store = Store::default();
-        assert_eq!(store.read(ReadKind::List, "l"), Outcome::Done(json!([])));
+        assert_eq!(store.read(ReadKind::List, "l"), Applied::Done(json!([])));
         for value in [3, 1, 2] {
             store.apply(&Command::Append {
                 key: "l".into(),
@@ -279,14 +279,14 @@ mod tests {
         }
         assert_eq!(
             store.read(ReadKind::List, "l"),
-            Outcome::Done(json!([3, 1, 2]))
+            Applied::Done(json!([3, 1, 2]))
         );
     }
 
     #[test]
     fn counter_starts_at_zero_and_adds_signed_deltas() {
         let mut store = Store::default();
-        assert_eq!(store.read(ReadKind::Counter, "c"), Outcome::Done(json!(0)));
+        assert_eq!(store.read(ReadKind::Counter, "c"), Applied::Done(json!(0)));
         store.apply(&Command::Add {
             key: "c".into(),
             delta: 5,
@@ -295,20 +295,20 @@ mod tests {
             key: "c".into(),
             delta: -7,
         });
-        assert_eq!(store.read(ReadKind::Counter, "c"), Outcome::Done(json!(-2)));
+        assert_eq!(store.read(ReadKind::Counter, "c"), Applied::Done(json!(-2)));
         assert_eq!(
             store.apply(&Command::Add {
                 key: "c".into(),
                 delta: i64::MAX
             }),
-            Outcome::Done(Value::Null)
+            Applied::Done(Value::Null)
         );
         assert_eq!(
             store.apply(&Command::Add {
                 key: "c".into(),
                 delta: i64::MAX
             }),
-            Outcome::Overflow
+            Applied::Overflow
         );
     }
 
@@ -323,7 +323,7 @@ mod tests {
         }
         assert_eq!(
             store.read(ReadKind::Set, "s"),
-            Outcome::Done(json!([null, 2, 10, "a"]))
+            Applied::Done(json!([null, 2, 10, "a"]))
         );
     }
 
@@ -336,7 +336,7 @@ mod tests {
                 key: "k".into(),
                 delta: 1
             }),
-            Outcome::WrongType {
+            Applied::WrongType {
                 expected: "counter"
             }
         );
@@ -345,15 +345,15 @@ mod tests {
                 key: "k".into(),
                 value: json!(1)
             }),
-            Outcome::WrongType { expected: "list" }
+            Applied::WrongType { expected: "list" }
         );
         assert_eq!(
             store.read(ReadKind::Set, "k"),
-            Outcome::WrongType { expected: "set" }
+            Applied::WrongType { expected: "set" }
         );
         assert_eq!(
             store.read(ReadKind::Register, "k"),
-            Outcome::Done(json!("text"))
+            Applied::Done(json!("text"))
         );
     }
 

@@ -13,6 +13,7 @@
 //! - [`transport`]: framed TCP between nodes, with bounded queues and reconnects;
 //! - [`api`]: the client HTTP API (axum);
 //! - [`node`]: the driver thread that ties them together;
+//! - [`reply`]: the driver's answers to client requests, as HTTP;
 //! - [`bugs`]: the `--bug` switches;
 //! - [`cli`]: flags and start-up, [`main_from_args`].
 
@@ -23,6 +24,7 @@ pub mod error;
 pub mod kv;
 pub mod node;
 pub mod raft;
+pub mod reply;
 pub mod transport;
 pub mod types;
 pub mod wal;

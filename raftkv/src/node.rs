@@ -9,10 +9,10 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
 
-use crate::api::{Answer, ApiError, LogEntryView, LogPage, Status};
 use crate::error::Result;
-use crate::kv::{Command, Outcome, ReadKind, Store};
+use crate::kv::{Applied, Command, ReadKind, Store};
 use crate::raft::{NotLeader, Raft, Role};
+use crate::reply::{Answer, ApiError, LogEntryView, LogPage, Status};
 use crate::types::{LogIndex, Message, NodeId, Term};
 use crate::wal::Wal;
 
@@ -265,13 +265,13 @@ impl Driver {
                             entry.term, entry.index
                         );
                     }
-                    Outcome::Done(Value::Null)
+                    Applied::Done(Value::Null)
                 } else {
                     match serde_json::from_slice::<Command>(&entry.data) {
                         Ok(command) => self.store.apply(&command),
                         Err(error) => {
                             error!("undecodable command in the log: {error}");
-                            Outcome::Done(Value::Null)
+                            Applied::Done(Value::Null)
                         }
                     }
                 };
@@ -385,13 +385,13 @@ fn not_leader_error(not_leader: NotLeader) -> ApiError {
 
 /// Turns a state-machine outcome into an answer; `written` is the answer
 /// for a successful write, and reads answer their value.
-fn outcome_answer(outcome: Outcome, written: Answer) -> std::result::Result<Answer, ApiError> {
+fn outcome_answer(outcome: Applied, written: Answer) -> std::result::Result<Answer, ApiError> {
     match outcome {
-        Outcome::Done(Value::Null) if matches!(written, Answer::Written { .. }) => Ok(written),
-        Outcome::Done(value) => Ok(Answer::Value(value)),
-        Outcome::Mismatch { current } => Err(ApiError::mismatch(current)),
-        Outcome::WrongType { expected } => Err(ApiError::wrong_type(expected)),
-        Outcome::Overflow => Err(ApiError::overflow()),
+        Applied::Done(Value::Null) if matches!(written, Answer::Written { .. }) => Ok(written),
+        Applied::Done(value) => Ok(Answer::Value(value)),
+        Applied::Mismatch { current } => Err(ApiError::mismatch(current)),
+        Applied::WrongType { expected } => Err(ApiError::wrong_type(expected)),
+        Applied::Overflow => Err(ApiError::overflow()),
     }
 }
 

@@ -2,11 +2,11 @@
 //! to its report), newest first. Static HTML, no script.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::atomic::write_atomically;
 use crate::error::{Error, Result};
 use crate::report::html::{text, url_component};
 use crate::summary::RunResults;
@@ -268,18 +268,6 @@ pub fn refresh_index(store_root: &Path) -> Result<PathBuf> {
     })?;
     let path = store_root.join("index.html");
     let html = render_index(store_root);
-    let tmp = store_root.join(format!(".index.html.{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(html.as_bytes())?;
-        std::fs::rename(&tmp, &path)
-    };
-    write().map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::Write {
-            path: path.clone(),
-            source,
-        }
-    })?;
+    write_atomically(&path, html.as_bytes())?;
     Ok(path)
 }

@@ -2,13 +2,13 @@
 //! anomaly's explanation as the failure message.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 
 use checker::Verdict;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::atomic::write_atomically;
+use crate::error::Result;
 use crate::summary::RunResults;
 
 /// Explanations quoted in a failure's body; the rest are counted.
@@ -196,24 +196,12 @@ impl JunitCase {
     }
 }
 
-/// Escapes text for XML 1.0 content and attribute values; characters XML
-/// cannot hold at all (most C0 controls) become U+FFFD.
+/// Escapes text for XML 1.0 content and attribute values: the report's
+/// HTML escaping, which is XML-safe; characters XML cannot hold at all
+/// (most C0 controls) become U+FFFD.
 #[must_use]
 pub fn xml_escape(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len() + 8);
-    for c in raw.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            '\0'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::report::html::text(raw)
 }
 
 #[derive(Default)]
@@ -318,25 +306,13 @@ pub fn junit_xml(cases: &[JunitCase]) -> String {
     out
 }
 
-/// Writes [`junit_xml`] of `cases` to `path` (through a temporary file).
+/// Writes [`junit_xml`] of `cases` to `path` atomically (see
+/// [`write_atomically`]).
 ///
 /// # Errors
 /// `Write` when the file cannot be written.
 pub fn write_junit(path: &Path, cases: &[JunitCase]) -> Result<()> {
-    let xml = junit_xml(cases);
-    let tmp = path.with_extension("xml.tmp");
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(xml.as_bytes())?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::Write {
-            path: path.to_path_buf(),
-            source,
-        }
-    })
+    write_atomically(path, junit_xml(cases).as_bytes())
 }
 
 #[cfg(test)]
@@ -346,8 +322,8 @@ mod tests {
     #[test]
     fn xml_escapes_markup_quotes_and_controls() {
         assert_eq!(
-            xml_escape("a<b>&\"c\"'\u{1}\n"),
-            "a&lt;b&gt;&amp;&quot;c&quot;&apos;\u{fffd}\n"
+            xml_escape("a<b>&\"c\"'\u{1}\n\t\u{ffff}"),
+            "a&lt;b&gt;&amp;&quot;c&quot;&#39;\u{fffd}\n\t\u{fffd}"
         );
     }
 

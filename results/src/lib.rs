@@ -1,4 +1,4 @@
-//! The run store on disk and what a run leaves in it (DESIGN.md, "Run store
+//! The run store on disk and what a run leaves in it (docs/design.md, "Run store
 //! and exit codes").
 //!
 //! - [`Store`], [`RunDir`] (`store`): `store/<test-name>/<timestamp>/`, the
@@ -7,6 +7,8 @@
 //!   files that flush every line, so a harness that dies leaves a checkable
 //!   history; the history writer numbers events and stamps their time.
 //! - [`RunResults`], [`CheckResult`] (`summary`): `results.json`.
+//! - [`write_atomically`] (`atomic`): the one way a whole file is written
+//!   (temporary file, fsync, rename, fsync of the directory).
 //! - [`write_json`]: whole-file JSON written atomically (`test.json`,
 //!   `results.json`).
 //! - [`write_report`], [`write_check_report`] (`report`): the
@@ -14,6 +16,7 @@
 //! - [`refresh_index`] (`index`): `store/index.html`, every run newest first.
 //! - [`write_junit`], [`JunitCase`] (`junit`): JUnit XML for CI systems.
 
+mod atomic;
 mod error;
 mod index;
 mod junit;
@@ -23,6 +26,7 @@ mod suite;
 mod summary;
 mod writer;
 
+pub use atomic::write_atomically;
 pub use error::{Error, Result};
 pub use index::{refresh_index, render_index};
 pub use junit::{junit_xml, write_junit, JunitCase, JunitOutcome};

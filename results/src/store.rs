@@ -21,7 +21,7 @@ pub struct RunDir {
 
 /// A test name safe as one path component: lower-case letters, digits and
 /// `-`, `_`, `.`, `+`; anything else becomes `-`. Never starts with
-/// `suite-` (those directories belong to suites, DESIGN.md) and never empty.
+/// `suite-` (those directories belong to suites, docs/design.md) and never empty.
 #[must_use]
 pub fn sanitize_test_name(name: &str) -> String {
     let mut out: String = name

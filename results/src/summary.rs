@@ -1,12 +1,12 @@
 //! `results.json`: the run's verdict, each check's verdict and details.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 use checker::Verdict;
 use serde::{Deserialize, Serialize};
 
+use crate::atomic::write_atomically;
 use crate::error::{Error, Result};
 
 /// What one check found.
@@ -41,7 +41,7 @@ pub struct RunResults {
     /// The run's verdict: invalid if any check is, else unknown if any check
     /// is or the run proved nothing (`reason`), else valid.
     pub verdict: Verdict,
-    /// DESIGN.md's exit code (0 valid, 1 invalid, 2 unknown, 3 error).
+    /// docs/design.md's exit code (0 valid, 1 invalid, 2 unknown, 3 error).
     pub exit_code: u8,
     /// Why the run is unknown or an error although no check said so
     /// (e.g. "no operation succeeded after the final heal").
@@ -64,7 +64,7 @@ pub struct RunResults {
     pub anomalies: Vec<String>,
 }
 
-/// DESIGN.md's exit code in one word: `valid`, `invalid`, `unknown` or
+/// docs/design.md's exit code in one word: `valid`, `invalid`, `unknown` or
 /// `error` (also the CSS class of the word in pages).
 #[must_use]
 pub fn outcome_word(exit_code: u8) -> &'static str {
@@ -84,28 +84,19 @@ impl RunResults {
     }
 }
 
-/// Writes `value` as pretty JSON to `path` atomically: to a temporary file
-/// beside it, then renamed, so a reader never sees half a file.
+/// Writes `value` as pretty JSON to `path` atomically (see
+/// [`write_atomically`]), so a reader never sees half a file.
 ///
 /// # Errors
 /// `Serialize` or `Write`.
 pub fn write_json<T: Serialize>(path: &Path, what: &'static str, value: &T) -> Result<()> {
-    let text = serde_json::to_vec_pretty(value).map_err(|source| Error::Serialize {
+    let mut text = serde_json::to_vec_pretty(value).map_err(|source| Error::Serialize {
         what,
         path: path.to_path_buf(),
         source,
     })?;
-    let tmp = path.with_extension("json.tmp");
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&text)?;
-        file.write_all(b"\n")?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+    text.push(b'\n');
+    write_atomically(path, &text)
 }
 
 #[cfg(test)]
@@ -140,6 +131,7 @@ mod tests {
             back.check("linearizability").unwrap().verdict,
             Verdict::Invalid
         );
-        assert!(!dir.path().join("results.json.tmp").exists());
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "only results.json is left: {left:?}");
     }
 }

@@ -120,7 +120,7 @@ impl<T: Serialize> JsonlWriter<T> {
 
 /// `history.jsonl`: numbers every event (`index` 0, 1, 2 ...) and stamps
 /// its `time` (nanoseconds since the test's epoch) under one lock, so the
-/// order of lines is real-time order (DESIGN.md: "Real-time order is the
+/// order of lines is real-time order (docs/design.md: "Real-time order is the
 /// order of the lines").
 #[derive(Debug)]
 pub struct HistoryWriter {

@@ -14,7 +14,7 @@ pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How an operation ended, as the history records it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Completion {
-    /// Took effect; the value as DESIGN.md's table has it for `ok`.
+    /// Took effect; the value as docs/design.md's table has it for `ok`.
     Ok(Value),
     /// Certainly had no effect (a cas `mismatch` is also an observation).
     Fail {
@@ -142,4 +142,26 @@ pub(crate) fn send_error(error: &reqwest::Error) -> Completion {
     } else {
         Completion::info("connection-closed")
     }
+}
+
+/// The leader most nodes name, from each answering node's `(leader it
+/// names, term it names it in)`; ties go to the one named in the highest
+/// term (the newer leader), then to the lowest node. Leaders that are no
+/// node (`None`) are ignored.
+pub(crate) fn most_named_leader(
+    named: impl IntoIterator<Item = (Option<NodeId>, u64)>,
+) -> Option<NodeId> {
+    // node -> (votes, highest term it was named in)
+    let mut tally: std::collections::BTreeMap<NodeId, (usize, u64)> = Default::default();
+    for (node, term) in named {
+        if let Some(node) = node {
+            let entry = tally.entry(node).or_default();
+            entry.0 += 1;
+            entry.1 = entry.1.max(term);
+        }
+    }
+    tally
+        .into_iter()
+        .max_by_key(|&(node, (votes, term))| (votes, term, std::cmp::Reverse(node)))
+        .map(|(node, _)| node)
 }

@@ -7,20 +7,29 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine as _;
+use futures::future::join_all;
 use nemesis::NodeId;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::client::{send_error, Answer, Client, Completion, LogPage};
+use crate::client::{most_named_leader, send_error, Answer, Client, Completion, LogPage};
 use crate::generator::OpRequest;
-use crate::join::join_all;
 use crate::workload::Workload;
 
-mod base64;
 mod revisions;
 
 pub use revisions::MAX_REVISION_READS;
+
+/// Base64 as etcd's JSON gateway writes `bytes` fields (Go's
+/// `encoding/json`: RFC 4648 standard alphabet, `=` padding). Reading,
+/// padding may be left out; stray bits and characters are refused.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// How long each `POST /v3/maintenance/status` of [`Client::leader`] may take.
 const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
@@ -354,7 +363,7 @@ impl EtcdClient {
         mode: ReadMode,
         deadline: Instant,
     ) -> Result<(Option<Value>, u64), Completion> {
-        let key = base64::encode(key.as_bytes());
+        let key = BASE64.encode(key);
         let (body, require_leader) = match mode {
             ReadMode::Linearizable => (json!({"key": key}), true),
             ReadMode::Serializable => (json!({"key": key, "serializable": true}), false),
@@ -386,7 +395,7 @@ impl EtcdClient {
     /// A put; when acknowledged, also the revision it created.
     async fn write(&self, node: NodeId, op: &OpRequest, deadline: Instant) -> Updated {
         let body = json!({
-            "key": base64::encode(op.key.as_bytes()),
+            "key": BASE64.encode(&op.key),
             "value": encode_value(&op.value),
         });
         match self.call(node, "/v3/kv/put", &body, true, deadline).await {
@@ -518,12 +527,7 @@ impl Client for EtcdClient {
     }
 
     async fn leader(&self) -> Option<NodeId> {
-        let statuses = join_all(
-            NodeId::all(self.nodes())
-                .map(|node| self.status(node))
-                .collect(),
-        )
-        .await;
+        let statuses = join_all(NodeId::all(self.nodes()).map(|node| self.status(node))).await;
         let unknown = statuses
             .iter()
             .flatten()
@@ -540,12 +544,7 @@ impl Client for EtcdClient {
     }
 
     async fn views(&self) -> Vec<Option<nemesis::NodeView>> {
-        join_all(
-            NodeId::all(self.nodes())
-                .map(|node| self.raft_view(node))
-                .collect(),
-        )
-        .await
+        join_all(NodeId::all(self.nodes()).map(|node| self.raft_view(node))).await
     }
 
     async fn committed_log(&self, _: NodeId, _: u64, _: usize) -> Option<LogPage> {
@@ -565,19 +564,12 @@ fn choose_leader(
     statuses: &[Option<EtcdStatus>],
     node_of: impl Fn(u64) -> Option<NodeId>,
 ) -> Option<NodeId> {
-    // node -> (votes, highest raft_term it was named with)
-    let mut named: std::collections::BTreeMap<NodeId, (usize, u64)> = Default::default();
-    for status in statuses.iter().flatten() {
-        if let Some(node) = status.leader.and_then(&node_of) {
-            let entry = named.entry(node).or_default();
-            entry.0 += 1;
-            entry.1 = entry.1.max(status.raft_term);
-        }
-    }
-    named
-        .into_iter()
-        .max_by_key(|&(node, (votes, raft_term))| (votes, raft_term, std::cmp::Reverse(node)))
-        .map(|(node, _)| node)
+    most_named_leader(
+        statuses
+            .iter()
+            .flatten()
+            .map(|status| (status.leader.and_then(&node_of), status.raft_term)),
+    )
 }
 
 /// How an update ended, and the revision it created when acknowledged.
@@ -598,12 +590,12 @@ fn as_read_failure(completion: Completion) -> Completion {
 
 /// A value as stored in etcd: its JSON text, base64-encoded.
 fn encode_value(value: &Value) -> String {
-    base64::encode(value.to_string().as_bytes())
+    BASE64.encode(value.to_string())
 }
 
 /// The value a stored base64 text holds, if it is base64 of JSON text.
 fn decode_value(text: &str) -> Option<Value> {
-    serde_json::from_slice(&base64::decode(text)?).ok()
+    serde_json::from_slice(&BASE64.decode(text).ok()?).ok()
 }
 
 /// The value and `mod_revision` of the key a range read (`None` and 0 when
@@ -628,7 +620,7 @@ fn add_to_collection(op: &OpRequest, current: Option<&Value>) -> Option<Value> {
         if !items.contains(&op.value) {
             items.push(op.value.clone());
         }
-        // Sets are read sorted (DESIGN.md); the generator adds integers.
+        // Sets are read sorted (docs/design.md); the generator adds integers.
         items.sort_by_key(|item| (item.as_i64(), item.to_string()));
     } else {
         items.push(op.value.clone());
@@ -640,7 +632,7 @@ fn add_to_collection(op: &OpRequest, current: Option<&Value>) -> Option<Value> {
 /// (`null`: the key is absent, version 0), put `to` on success, read the key
 /// on failure.
 fn cas_txn(key: &str, from: &Value, to: &Value) -> Value {
-    let key = base64::encode(key.as_bytes());
+    let key = BASE64.encode(key);
     let compare = if from.is_null() {
         json!({"key": key, "target": "VERSION", "result": "EQUAL", "version": "0"})
     } else {
@@ -656,7 +648,7 @@ fn cas_txn(key: &str, from: &Value, to: &Value) -> Value {
 /// Puts `value` at `key` if its `mod_revision` is still `revision` (0: the
 /// key is absent); on failure reads the key, for the next attempt.
 fn guarded_put_txn(key: &str, revision: u64, value: &Value) -> Value {
-    let key = base64::encode(key.as_bytes());
+    let key = BASE64.encode(key);
     json!({
         "compare": [{"key": key, "target": "MOD", "result": "EQUAL",
                      "mod_revision": revision.to_string()}],

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
+use futures::future::join_all;
 use nemesis::NodeId;
 use tokio::time::{sleep_until, timeout_at, Instant};
 
 use crate::client::{Client, Completion};
 use crate::generator::OpRequest;
-use crate::join::join_all;
 use crate::recorder::Recorder;
 use crate::runner::perform;
 use crate::workload::Workload;
@@ -45,9 +45,8 @@ pub async fn wait_for_recovery<C: Client>(
     let started = Instant::now();
     let probe = OpRequest::read(workload, RECOVERY_PROBE_KEY);
     while Instant::now() < deadline {
-        let round = NodeId::all(nodes.max(1))
-            .map(|node| timeout_at(deadline, client.invoke(node, &probe)))
-            .collect();
+        let round =
+            NodeId::all(nodes.max(1)).map(|node| timeout_at(deadline, client.invoke(node, &probe)));
         let served = join_all(round).await.into_iter().any(
             |answer| matches!(answer, Ok(answer) if matches!(answer.completion, Completion::Ok(_))),
         );
@@ -78,20 +77,18 @@ pub async fn final_reads<C: Client>(
     deadline: Instant,
 ) -> FinalReads {
     let nodes = nodes.max(1);
-    let per_node = NodeId::all(nodes)
-        .map(|node| {
-            read_through(
-                client,
-                workload,
-                keys,
-                node,
-                nodes as u64,
-                recorder,
-                first_process + node.index() as u64,
-                deadline,
-            )
-        })
-        .collect();
+    let per_node = NodeId::all(nodes).map(|node| {
+        read_through(
+            client,
+            workload,
+            keys,
+            node,
+            nodes as u64,
+            recorder,
+            first_process + node.index() as u64,
+            deadline,
+        )
+    });
     let mut total = FinalReads {
         attempted: 0,
         ok: 0,

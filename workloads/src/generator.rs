@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::workload::Workload;
 
-/// One operation to issue: `f` and `value` as DESIGN.md's value table has
+/// One operation to issue: `f` and `value` as docs/design.md's value table has
 /// them for an invoke.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OpRequest {

@@ -27,7 +27,6 @@ mod error;
 mod etcd;
 mod final_phase;
 mod generator;
-mod join;
 mod raftkv;
 mod recorder;
 mod runner;

@@ -3,14 +3,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use futures::future::join_all;
 use nemesis::NodeId;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::client::{send_error, Answer, Client, Completion, LogPage};
+use crate::client::{most_named_leader, send_error, Answer, Client, Completion, LogPage};
 use crate::generator::OpRequest;
-use crate::join::join_all;
 use crate::workload::Workload;
 
 /// How many `not-leader` redirects one operation follows. A `not-leader`
@@ -132,14 +132,20 @@ impl RaftkvClient {
     /// Node `node`'s `GET /status`, or `None` when it did not answer within
     /// [`STATUS_TIMEOUT`] or answered something else.
     pub async fn status(&self, node: NodeId) -> Option<NodeStatus> {
-        let url = self.url(node, "/status")?;
-        let response = self
-            .http
-            .get(url)
-            .timeout(STATUS_TIMEOUT)
-            .send()
-            .await
-            .ok()?;
+        self.get_json(node, "/status", STATUS_TIMEOUT).await
+    }
+
+    /// Node `node`'s JSON answer to `GET path`, or `None` when it did not
+    /// answer within `timeout`, answered an error, or answered something
+    /// that is not a `T`.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        node: NodeId,
+        path: &str,
+        timeout: Duration,
+    ) -> Option<T> {
+        let url = self.url(node, path)?;
+        let response = self.http.get(url).timeout(timeout).send().await.ok()?;
         if !response.status().is_success() {
             return None;
         }
@@ -204,19 +210,8 @@ impl RaftkvClient {
     }
 
     async fn log_page(&self, node: NodeId, from: u64, limit: usize) -> Option<LogPageBody> {
-        let url = self.url(node, &format!("/log?from={from}&limit={limit}"))?;
-        let response = self
-            .http
-            .get(url)
-            .timeout(self.request_timeout)
-            .send()
-            .await
-            .ok()?;
-        if !response.status().is_success() {
-            return None;
-        }
-        let bytes = response.bytes().await.ok()?;
-        serde_json::from_slice(&bytes).ok()
+        let path = format!("/log?from={from}&limit={limit}");
+        self.get_json(node, &path, self.request_timeout).await
     }
 }
 
@@ -261,12 +256,12 @@ impl Client for RaftkvClient {
     }
 
     async fn leader(&self) -> Option<NodeId> {
-        let statuses = join_all(NodeId::all(self.nodes()).map(|n| self.status(n)).collect()).await;
+        let statuses = join_all(NodeId::all(self.nodes()).map(|n| self.status(n))).await;
         choose_leader(&statuses, |id| self.node_of(id))
     }
 
     async fn views(&self) -> Vec<Option<nemesis::NodeView>> {
-        let statuses = join_all(NodeId::all(self.nodes()).map(|n| self.status(n)).collect()).await;
+        let statuses = join_all(NodeId::all(self.nodes()).map(|n| self.status(n))).await;
         statuses
             .into_iter()
             .map(|status| {
@@ -322,20 +317,12 @@ fn choose_leader(
     if let Some((index, _)) = self_declared {
         return Some(NodeId(index));
     }
-    // raftkv id -> (votes, highest term it was named in)
-    let mut named: std::collections::BTreeMap<u64, (usize, u64)> = Default::default();
-    for status in statuses.iter().flatten() {
-        if let Some(leader) = status.leader {
-            let entry = named.entry(leader).or_default();
-            entry.0 += 1;
-            entry.1 = entry.1.max(status.term);
-        }
-    }
-    named
-        .into_iter()
-        .filter_map(|(id, votes)| Some((node_of(id)?, votes)))
-        .max_by_key(|&(node, votes)| (votes, std::cmp::Reverse(node)))
-        .map(|(node, _)| node)
+    most_named_leader(
+        statuses
+            .iter()
+            .flatten()
+            .map(|status| (status.leader.and_then(&node_of), status.term)),
+    )
 }
 
 /// Whether an error code certainly means "no effect", for a node that does

@@ -37,7 +37,7 @@ impl MemoryRecorder {
         self.lock().clone()
     }
 
-    /// The history as JSON Lines (DESIGN.md), one event per line.
+    /// The history as JSON Lines (docs/design.md), one event per line.
     #[must_use]
     pub fn to_jsonl(&self) -> String {
         let mut text = String::new();

@@ -13,7 +13,7 @@
 //! Without `/usr/bin/etcd` these tests fail; they never skip.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +21,7 @@ use std::time::Duration;
 use checker::anomalies::revision::{
     RevisionRead, RevisionWrite, ERROR_COMPACTED, ERROR_FUTURE_REVISION,
 };
-use checker::{Event, EventType, Process, Verdict};
+use checker::{Event, EventType, Verdict};
 use nemesis::{
     Network, NetworkOptions, NodeId, NodeSpec, Partition, ProcessTable, Readiness, Shape,
     Supervisor,
@@ -33,6 +33,9 @@ use workloads::{
     final_reads, run_clients, wait_for_recovery, Client, ClientStats, Completion, EtcdClient,
     MemoryRecorder, OpRequest, ReadMode, Recorder, RunnerOptions, Workload,
 };
+
+mod common;
+use common::{check, free_addrs, malformations};
 
 const NODES: usize = 3;
 const CLIENTS: usize = 4;
@@ -160,20 +163,6 @@ fn the_builtin_spec_names_the_flags_etcd_needs() {
     ] {
         assert!(line.contains(flags), "{flags:?} not in {line:?}");
     }
-}
-
-fn free_addrs(count: usize) -> Vec<SocketAddr> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("an ephemeral loopback port is free"))
-        .collect();
-    listeners
-        .iter()
-        .map(|listener| {
-            listener
-                .local_addr()
-                .expect("a bound socket has an address")
-        })
-        .collect()
 }
 
 /// A readiness probe: `GET http://{addr}{path}` answers 2xx.
@@ -309,60 +298,6 @@ async fn wait_for_leader(client: &EtcdClient) -> NodeId {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// Problems with `events` as a client history: indexes 0, 1, 2 ..., one
-/// op open per process, completions match their invokes, no invoke after
-/// an `info`, every invoke completed.
-fn malformations(events: &[Event]) -> Vec<String> {
-    let mut problems = Vec::new();
-    let mut open: BTreeMap<u64, &Event> = BTreeMap::new();
-    let mut crashed: BTreeSet<u64> = BTreeSet::new();
-    for (position, event) in events.iter().enumerate() {
-        if event.index != position as u64 {
-            problems.push(format!("index {} at position {position}", event.index));
-        }
-        let Process::Client(process) = event.process else {
-            continue;
-        };
-        if event.kind == EventType::Invoke {
-            if crashed.contains(&process) {
-                problems.push(format!("process {process} invoked after info: {event:?}"));
-            }
-            if let Some(other) = open.insert(process, event) {
-                problems.push(format!(
-                    "two ops open on {process}: {other:?} and {event:?}"
-                ));
-            }
-        } else {
-            match open.remove(&process) {
-                Some(invoke) if (&invoke.f, &invoke.key) == (&event.f, &event.key) => {}
-                Some(invoke) => problems.push(format!("{event:?} completes {invoke:?}")),
-                None => problems.push(format!("completion without invoke: {event:?}")),
-            }
-            if event.kind == EventType::Info {
-                crashed.insert(process);
-            }
-            if event.kind != EventType::Ok && event.error.is_none() {
-                problems.push(format!("fail/info without error: {event:?}"));
-            }
-        }
-    }
-    problems.extend(
-        open.values()
-            .map(|event| format!("never completed: {event:?}")),
-    );
-    problems
-}
-
-/// The checker's report on `recorder`'s history, read back from JSON Lines.
-fn check(recorder: &MemoryRecorder, workload: Workload) -> checker::Report {
-    let text = recorder.to_jsonl();
-    let (history, _) = checker::format::read(&text, "history.jsonl", Some(checker::Format::Jsonl))
-        .expect("the recorded history reads back");
-    let mut options = checker::CheckOptions::new(workload.model());
-    options.deadline = Some(std::time::Instant::now() + Duration::from_secs(5));
-    checker::check(&history, &options, "history.jsonl").expect("the ops fit the model")
 }
 
 /// What one workload run recorded.

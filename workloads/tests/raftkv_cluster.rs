@@ -8,11 +8,11 @@
 //! or built. nemesis's `Supervisor` starts them and kills them at the end.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use checker::{Event, EventType, Process, Verdict};
+use checker::Verdict;
 use nemesis::{NodeId, NodeSpec, Readiness, Supervisor};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -23,6 +23,9 @@ use workloads::{
 
 /// The variable that turns [`raftkv_node`] into a node: the node's
 /// arguments as a JSON array of strings.
+mod common;
+use common::{check, free_addrs, malformations};
+
 const NODE_ARGS_ENV: &str = "FAULTLINE_TEST_RAFTKV_ARGS";
 const NODES: usize = 3;
 const CLIENTS: usize = 4;
@@ -41,20 +44,6 @@ fn raftkv_node() {
     // The node runs until killed; returning means it could not start.
     eprintln!("raftkv node exited: {code:?}");
     std::process::exit(1);
-}
-
-fn free_addrs(count: usize) -> Vec<SocketAddr> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("an ephemeral loopback port is free"))
-        .collect();
-    listeners
-        .iter()
-        .map(|listener| {
-            listener
-                .local_addr()
-                .expect("a bound socket has an address")
-        })
-        .collect()
 }
 
 struct Cluster {
@@ -120,57 +109,6 @@ async fn start_cluster(extra: &[&str]) -> Cluster {
         }
     }
     panic!("could not start a {NODES}-node raftkv cluster in {START_ATTEMPTS} attempts");
-}
-
-/// Problems with `events` as a client history: indexes 0, 1, 2 ..., one
-/// op open per process, completions match their invokes, no invoke after
-/// an `info`, every invoke completed.
-fn malformations(events: &[Event]) -> Vec<String> {
-    let mut problems = Vec::new();
-    let mut open: BTreeMap<u64, &Event> = BTreeMap::new();
-    let mut crashed: BTreeSet<u64> = BTreeSet::new();
-    for (position, event) in events.iter().enumerate() {
-        if event.index != position as u64 {
-            problems.push(format!("index {} at position {position}", event.index));
-        }
-        let Process::Client(process) = event.process else {
-            continue;
-        };
-        if event.kind == EventType::Invoke {
-            if crashed.contains(&process) {
-                problems.push(format!("process {process} invoked after info: {event:?}"));
-            }
-            if let Some(other) = open.insert(process, event) {
-                problems.push(format!(
-                    "two ops open on {process}: {other:?} and {event:?}"
-                ));
-            }
-        } else {
-            match open.remove(&process) {
-                Some(invoke) if (&invoke.f, &invoke.key) == (&event.f, &event.key) => {}
-                Some(invoke) => problems.push(format!("{event:?} completes {invoke:?}")),
-                None => problems.push(format!("completion without invoke: {event:?}")),
-            }
-            if event.kind == EventType::Info {
-                crashed.insert(process);
-            }
-        }
-    }
-    problems.extend(
-        open.values()
-            .map(|event| format!("never completed: {event:?}")),
-    );
-    problems
-}
-
-/// The checker's report on `recorder`'s history, read back from JSON Lines.
-fn check(recorder: &MemoryRecorder, workload: Workload) -> checker::Report {
-    let text = recorder.to_jsonl();
-    let (history, _) = checker::format::read(&text, "history.jsonl", Some(checker::Format::Jsonl))
-        .expect("the recorded history reads back");
-    let mut options = checker::CheckOptions::new(workload.model());
-    options.deadline = Some(std::time::Instant::now() + Duration::from_secs(5));
-    checker::check(&history, &options, "history.jsonl").expect("the ops fit the model")
 }
 
 /// Runs `workload` for [`RUN_LENGTH`], then waits for recovery and reads

@@ -3,8 +3,6 @@
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-
 use checker::gen::Rng;
 use checker::{Op, Outcome};
 use serde_json::Value;
@@ -50,5 +48,4 @@ pub fn op(
 }
 
 #[path = "testdata.rs"]
-mod testdata;
-pub use testdata::porcupine_data;
+pub mod testdata;

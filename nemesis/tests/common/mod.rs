@@ -79,3 +79,23 @@ pub async fn within<T>(limit: Duration, what: &str, future: impl Future<Output =
 pub fn is_dead(pid: i32) -> bool {
     matches!(nemesis::procfs::process_state(pid), None | Some('Z' | 'X'))
 }
+
+/// A server on a fresh 127.0.0.1 port that runs `on_connection` as its own
+/// task for each connection it accepts; it runs until the test's runtime
+/// ends.
+pub async fn serve<F, Fut>(on_connection: F) -> SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("loopback port 0");
+    let addr = listener.local_addr().expect("bound");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(on_connection(stream));
+        }
+    });
+    addr
+}

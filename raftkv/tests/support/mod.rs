@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use serde_json::Value;
 
 /// Election timeout given to test clusters, in milliseconds.
@@ -50,25 +52,25 @@ impl Node {
         self.paused = false;
     }
 
-    fn pid(&self) -> i32 {
+    fn pid(&self) -> Pid {
         let child = self
             .child
             .as_ref()
             .expect("only running nodes are signalled");
-        i32::try_from(child.id()).expect("pids fit in i32")
+        pid_of(child)
     }
 
-    fn signal(&self, signal: i32) {
-        // SAFETY: kill(2) on a pid we spawned and have not reaped yet.
-        let result = unsafe { libc::kill(self.pid(), signal) };
-        assert_eq!(result, 0, "signal {signal} to node {} failed", self.id);
+    fn signal(&self, signal: Signal) {
+        // A pid we spawned and have not reaped yet.
+        let result = kill(self.pid(), signal);
+        assert_eq!(result, Ok(()), "{signal} to node {} failed", self.id);
     }
 
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             if self.paused {
-                // SAFETY: as in `signal`; a stopped process must be resumed to be reaped promptly.
-                unsafe { libc::kill(child.id() as i32, libc::SIGCONT) };
+                // A stopped process must be resumed to be reaped promptly.
+                let _ = kill(pid_of(&child), Signal::SIGCONT);
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -90,6 +92,11 @@ pub struct Cluster {
     dir: tempfile::TempDir,
     http: reqwest::Client,
     links: std::collections::BTreeMap<(u64, u64), Link>,
+}
+
+/// The pid of a child this process started.
+fn pid_of(child: &Child) -> Pid {
+    Pid::from_raw(i32::try_from(child.id()).expect("pids fit in i32"))
 }
 
 fn free_ports(count: usize) -> Vec<u16> {
@@ -262,14 +269,14 @@ impl Cluster {
     /// SIGSTOPs a node.
     pub fn pause(&mut self, id: u64) {
         let node = self.node(id);
-        node.signal(libc::SIGSTOP);
+        node.signal(Signal::SIGSTOP);
         node.paused = true;
     }
 
     /// SIGCONTs a paused node.
     pub fn resume(&mut self, id: u64) {
         let node = self.node(id);
-        node.signal(libc::SIGCONT);
+        node.signal(Signal::SIGCONT);
         node.paused = false;
     }
 

@@ -51,7 +51,7 @@ impl Ending {
 /// One client op.
 #[derive(Debug, Clone)]
 pub struct ReportOp {
-    /// DESIGN.md's witness id: the `index` of the invoke (jsonl).
+    /// docs/design.md's witness id: the `index` of the invoke (jsonl).
     pub id: u64,
     /// The client process.
     pub process: u64,

@@ -18,7 +18,9 @@ pub fn text(raw: &str) -> String {
 }
 
 /// Appends `raw` escaped for HTML text or a double- or single-quoted
-/// attribute value to `out`.
+/// attribute value to `out`. The result is also valid XML 1.0 content and
+/// attribute text (JUnit XML uses it): the characters XML cannot hold at all
+/// become U+FFFD.
 pub fn push_text(out: &mut String, raw: &str) {
     for c in raw.chars() {
         match c {
@@ -27,9 +29,16 @@ pub fn push_text(out: &mut String, raw: &str) {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            // NUL and other C0 controls have no business in a page; U+FFFD
-            // keeps the position visible.
-            '\0'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{7f}' => {
+            // NUL and other C0 controls have no business in a page (nor in
+            // XML, with the two noncharacters); U+FFFD keeps the position
+            // visible.
+            '\0'..='\u{8}'
+            | '\u{b}'
+            | '\u{c}'
+            | '\u{e}'..='\u{1f}'
+            | '\u{7f}'
+            | '\u{fffe}'
+            | '\u{ffff}' => {
                 out.push('\u{fffd}');
             }
             c => out.push(c),

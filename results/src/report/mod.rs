@@ -21,13 +21,13 @@ mod page;
 mod plots;
 mod violation;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use checker::Verdict;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::atomic::write_atomically;
 use crate::error::{Error, Result};
 use crate::summary::{CheckResult, RunResults};
 use data::Failure;
@@ -57,25 +57,6 @@ fn read_optional(out: &Path, path: &Path) -> Result<Option<String>> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(read_error(out, path, err)),
     }
-}
-
-/// Writes `text` to `path` through a temporary file, so a reader (or
-/// `faultline serve`) never sees half a page.
-fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("html.tmp");
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(text.as_bytes())?;
-        file.flush()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::Write {
-            path: path.to_path_buf(),
-            source,
-        }
-    })
 }
 
 /// The failures each check names, in check order, with each check's range.
@@ -247,7 +228,7 @@ impl Build<'_> {
 pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
     let out = run_dir.join("report.html");
     let html = render_run(run_dir)?;
-    write_atomically(&out, &html)?;
+    write_atomically(&out, html.as_bytes())?;
     Ok(out)
 }
 
@@ -398,5 +379,5 @@ pub fn write_check_report(history_path: &Path, report: &checker::Report, out: &P
         run_dir: None,
         warnings: Vec::new(),
     };
-    write_atomically(out, &build.render())
+    write_atomically(out, build.render().as_bytes())
 }

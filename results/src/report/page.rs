@@ -310,27 +310,20 @@ fn explanations(out: &mut String, page: &Page<'_>) {
         if check.verdict == Verdict::Valid && !has_anomalies && !is_linearizability {
             continue;
         }
-        if is_linearizability && check.verdict != Verdict::Valid {
-            let _ = write!(
-                out,
-                "<section id=\"check-{}\"><h2>{}: {}</h2>",
-                html::attr(&check.name),
-                text(&check.name),
-                badge(verdict_word(check.verdict))
-            );
-            out.push_str(&violation::section(page.recorded, details, first));
-            out.push_str("</section>");
+        let body = if is_linearizability && check.verdict != Verdict::Valid {
+            violation::section(page.recorded, details, first)
         } else if has_anomalies && check.verdict != Verdict::Valid {
-            let _ = write!(
-                out,
-                "<section id=\"check-{}\"><h2>{}: {}</h2>",
-                html::attr(&check.name),
-                text(&check.name),
-                badge(verdict_word(check.verdict))
-            );
-            out.push_str(&anomalies::section(page.recorded, details, first));
-            out.push_str("</section>");
-        }
+            anomalies::section(page.recorded, details, first)
+        } else {
+            continue;
+        };
+        let _ = write!(
+            out,
+            "<section id=\"check-{}\"><h2>{}: {}</h2>{body}</section>",
+            html::attr(&check.name),
+            text(&check.name),
+            badge(verdict_word(check.verdict))
+        );
     }
 }
 

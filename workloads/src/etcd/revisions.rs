@@ -4,15 +4,16 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use checker::anomalies::revision::{
     RevisionRead, RevisionWrite, ERROR_COMPACTED, ERROR_FUTURE_REVISION, ERROR_NOT_READ,
 };
+use futures::future::join_all;
 use nemesis::NodeId;
 use serde_json::{json, Value};
 use tokio::time::{sleep_until, Instant};
 
-use super::{base64, decode_value, error_completion, ErrorBody, EtcdClient, RangeBody};
-use crate::join::join_all;
+use super::{decode_value, error_completion, ErrorBody, EtcdClient, RangeBody, BASE64};
 
 /// At most this many writes are read back; of more, an even sample (every
 /// k-th, first included). 5,000 reads take a few seconds on a loaded
@@ -64,20 +65,18 @@ impl EtcdClient {
         let chosen = even_sample(writes, MAX_REVISION_READS);
         let next = std::sync::atomic::AtomicUsize::new(0);
         let nodes = self.nodes().max(1);
-        let workers = (0..CONCURRENT_READS.min(chosen.len()))
-            .map(|_| async {
-                let mut done = Vec::new();
-                while Instant::now() < deadline {
-                    let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(write) = chosen.get(index) else {
-                        break;
-                    };
-                    let node = NodeId(index % nodes);
-                    done.push((index, self.read_at_revision(node, write, deadline).await));
-                }
-                done
-            })
-            .collect();
+        let workers = (0..CONCURRENT_READS.min(chosen.len())).map(|_| async {
+            let mut done = Vec::new();
+            while Instant::now() < deadline {
+                let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(write) = chosen.get(index) else {
+                    break;
+                };
+                let node = NodeId(index % nodes);
+                done.push((index, self.read_at_revision(node, write, deadline).await));
+            }
+            done
+        });
         let mut reads: Vec<Option<RevisionRead>> = vec![None; chosen.len()];
         for (index, read) in join_all(workers).await.into_iter().flatten() {
             reads[index] = Some(read);
@@ -99,7 +98,7 @@ impl EtcdClient {
         deadline: Instant,
     ) -> RevisionRead {
         let body = json!({
-            "key": base64::encode(write.key.as_bytes()),
+            "key": BASE64.encode(&write.key),
             "revision": write.revision.to_string(),
             "serializable": true,
         });

@@ -195,7 +195,27 @@ fn values_are_stored_as_base64_json_text() {
     }
     // Written by someone else: not base64, or not JSON.
     assert_eq!(decode_value("!!"), None);
-    assert_eq!(decode_value(&base64::encode(b"bar")), None);
+    assert_eq!(decode_value(&BASE64.encode(b"bar")), None);
+}
+
+#[test]
+fn keys_are_written_as_the_gateway_writes_them_and_read_with_or_without_padding() {
+    // research/etcd.md's curl examples, and the URL-unsafe characters.
+    for (plain, encoded) in [
+        (&b"bar"[..], "YmFy"),
+        (b"qux", "cXV4"),
+        (b"1", "MQ=="),
+        (&[0xfb, 0xff], "+/8="),
+    ] {
+        assert_eq!(BASE64.encode(plain), encoded);
+        assert_eq!(BASE64.decode(encoded).unwrap(), plain);
+        let unpadded = encoded.trim_end_matches('=');
+        assert_eq!(BASE64.decode(unpadded).unwrap(), plain);
+    }
+    // Not base64: bad characters, a lone character, a second spelling.
+    for bad in ["Zm9v!", "Zm-v", "Z", "Zm9=", "Zg==="] {
+        assert!(BASE64.decode(bad).is_err(), "{bad:?}");
+    }
 }
 
 #[tokio::test]
@@ -326,7 +346,7 @@ async fn etcd_errors_map_to_fail_or_info_and_reads_never_end_in_info() {
         let key = body["key"]
             .as_str()
             .or_else(|| body["compare"][0]["key"].as_str())
-            .and_then(base64::decode)
+            .and_then(|key| BASE64.decode(key).ok())
             .map(|key| String::from_utf8_lossy(&key).into_owned())
             .unwrap_or_default();
         // The serializable pre-read of an append always succeeds, so its
