@@ -91,7 +91,7 @@ fn clean_run_is_valid(workload: &str, first_check: &str) {
         "{results}"
     );
     let dir = run.dir.as_ref().unwrap();
-    // The run directory holds what DESIGN.md lists, and no node data.
+    // The run directory holds what docs/design.md lists, and no node data.
     for file in [
         "test.json",
         "history.jsonl",

@@ -8,19 +8,19 @@ use checker::{CheckOptions, Format, History, KeyOutcome, Verdict};
 use results::{CheckResult, OpCounts, RunDir, RunResults};
 use workloads::Workload;
 
-use super::main_phase::FaultLog;
+use super::faults::FaultLog;
 use super::record::TestRecord;
 use super::Plan;
 use crate::check_cmd::most_serious;
 use crate::EXIT_ERROR;
 
 /// A run in which fewer client operations than this succeeded proves
-/// nothing (DESIGN.md): its verdict is unknown, never valid.
+/// nothing (docs/design.md): its verdict is unknown, never valid.
 pub const MIN_OK_OPS: u64 = 10;
 
-/// How the run went, before any check.
+/// What was observed while the run went, before any check.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct Observations {
     /// A harness or target error that ended the run early.
     pub error: Option<String>,
     /// Errors writing history.jsonl or raftlog.jsonl.
@@ -51,7 +51,7 @@ pub struct Outcome {
     pub time_zero: Option<std::time::SystemTime>,
 }
 
-impl Outcome {
+impl Observations {
     /// A run that ended with an error before it could be judged.
     pub fn error(message: String) -> Self {
         Self {
@@ -267,11 +267,11 @@ fn file_check<T>(
 
 /// Runs the checks, writes `results.json`, prints the summary, returns the
 /// exit code.
-pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, outcome: Outcome) -> u8 {
+pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, observed: Observations) -> u8 {
     let check_started = Instant::now();
     let mut judged = Vec::new();
     let mut reasons: Vec<String> = Vec::new();
-    let mut error = outcome.error.clone();
+    let mut error = observed.error.clone();
     let history = match history_of(run) {
         Ok(history) => history,
         Err(err) => {
@@ -311,22 +311,22 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, outcome: Outcome) 
     }
     let check_time = check_started.elapsed();
     if error.is_none() {
-        if outcome.ops.ok < MIN_OK_OPS {
+        if observed.ops.ok < MIN_OK_OPS {
             reasons.push(format!(
                 "only {} client operations succeeded (at least {MIN_OK_OPS} are needed to prove anything)",
-                outcome.ops.ok
+                observed.ops.ok
             ));
         }
-        if outcome.final_reads.ok == 0 {
+        if observed.final_reads.ok == 0 {
             reasons.push(
                 "no operation succeeded after the final heal: the cluster never recovered".into(),
             );
         }
-        if outcome.interrupted {
+        if observed.interrupted {
             reasons.push("interrupted (Ctrl-C): only what was recorded was checked".into());
         }
     }
-    for write_error in &outcome.write_errors {
+    for write_error in &observed.write_errors {
         error.get_or_insert_with(|| write_error.clone());
     }
     let verdict = judged
@@ -351,7 +351,7 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, outcome: Outcome) 
         1 => Verdict::Invalid,
         _ => Verdict::Unknown,
     };
-    // The earliest anomalous op over every check (DESIGN.md's time to
+    // The earliest anomalous op over every check (docs/design.md's time to
     // detection): the checks report in their own order, not in time.
     let detection_ns = judged.iter().filter_map(|j| j.detection_ns).min();
     let mut anomalies: Vec<String> = judged.iter().flat_map(|j| j.kinds.clone()).collect();
@@ -359,15 +359,15 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, outcome: Outcome) 
     anomalies.dedup();
     let mut timings = BTreeMap::new();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    timings.insert("setup_ms".into(), ms(outcome.setup));
-    timings.insert("main_phase_ms".into(), ms(outcome.main_phase));
-    if let Some(recovered) = outcome.recovered {
+    timings.insert("setup_ms".into(), ms(observed.setup));
+    timings.insert("main_phase_ms".into(), ms(observed.main_phase));
+    if let Some(recovered) = observed.recovered {
         timings.insert("recovery_ms".into(), ms(recovered));
     }
     timings.insert("check_ms".into(), ms(check_time));
     timings.insert(
         "last_op_to_verdict_ms".into(),
-        ms(outcome.after_last_op.elapsed()),
+        ms(observed.after_last_op.elapsed()),
     );
     if let Some(ns) = detection_ns {
         timings.insert("detection_ms".into(), ns as f64 / 1e6);
@@ -376,16 +376,16 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, outcome: Outcome) 
     if let Some(error) = &error {
         reason_parts.insert(0, format!("error: {error}"));
     }
-    let mut faults = outcome.faults.counts.clone();
-    faults.insert("restarts_seen".into(), outcome.restarts);
-    faults.insert("leader_changes_seen".into(), outcome.leader_changes);
+    let mut faults = observed.faults.counts.clone();
+    faults.insert("restarts_seen".into(), observed.restarts);
+    faults.insert("leader_changes_seen".into(), observed.leader_changes);
     let results = RunResults {
         verdict,
         exit_code: code,
         reason: (!reason_parts.is_empty()).then(|| reason_parts.join("; ")),
         checks: judged.iter().map(|j| j.result.clone()).collect(),
-        ops: outcome.ops,
-        final_reads: outcome.final_reads,
+        ops: observed.ops,
+        final_reads: observed.final_reads,
         faults,
         timings,
         anomalies,
@@ -397,7 +397,7 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, outcome: Outcome) 
         plan,
         run,
         record,
-        &outcome,
+        &observed,
         &judged,
         &results,
         error.as_deref(),
@@ -409,13 +409,13 @@ fn print_summary(
     plan: &Plan,
     run: &RunDir,
     record: &TestRecord,
-    outcome: &Outcome,
+    observed: &Observations,
     judged: &[Judged],
     results: &RunResults,
     error: Option<&str>,
 ) {
-    let main_secs = outcome.main_phase.as_secs_f64().max(1e-9);
-    let ops = outcome.ops;
+    let main_secs = observed.main_phase.as_secs_f64().max(1e-9);
+    let ops = observed.ops;
     if ops.invoked > 0 {
         println!(
             "  ops: {} invoked, {} ok, {} fail, {} info ({:.0} ok/s) on {} keys",
@@ -424,9 +424,9 @@ fn print_summary(
             ops.fail,
             ops.info,
             ops.ok as f64 / main_secs,
-            outcome.keys
+            observed.keys
         );
-        let faults: Vec<String> = outcome
+        let faults: Vec<String> = observed
             .faults
             .counts
             .iter()
@@ -439,16 +439,16 @@ fn print_summary(
             } else {
                 faults.join(", ")
             },
-            outcome.leader_changes
+            observed.leader_changes
         );
-        for fault_error in outcome.faults.errors.iter().take(3) {
+        for fault_error in observed.faults.errors.iter().take(3) {
             println!("    nemesis error: {fault_error}");
         }
         println!(
             "  final reads: {} of {} ok{}",
-            outcome.final_reads.ok,
-            outcome.final_reads.invoked,
-            outcome
+            observed.final_reads.ok,
+            observed.final_reads.invoked,
+            observed
                 .recovered
                 .map(|d| format!(
                     ", cluster served again {:.1} s after the heal",
