@@ -46,18 +46,19 @@ fn describe(event: &NemesisEvent) -> String {
 mod tests {
     use super::*;
 
-    fn event(json: &str) -> NemesisEvent {
-        serde_json::from_str(json).expect("a nemesis event")
+    fn event(f: &str) -> NemesisEvent {
+        let json = format!(r#"{{"f":"{f}","nodes":[],"start_ns":0,"end_ns":0}}"#);
+        serde_json::from_str(&json).expect("a nemesis event")
     }
 
     #[test]
     fn a_stalled_node_that_resumes_still_shows_its_partition_until_the_heal() {
         let mut log = FaultLog::default();
-        log.note(&event(r#"{"f":"partition","nodes":[]}"#));
+        log.note(&event("partition"));
         assert!(log.current.starts_with("partition"), "{:?}", log.current);
-        log.note(&event(r#"{"f":"resume","nodes":[]}"#));
+        log.note(&event("resume"));
         assert!(log.current.starts_with("partition"), "{:?}", log.current);
-        log.note(&event(r#"{"f":"heal","nodes":[]}"#));
+        log.note(&event("heal"));
         assert_eq!(log.current, "");
         assert_eq!(log.counts["partition"], 1);
         assert_eq!(log.counts["resume"], 1);

@@ -73,6 +73,29 @@ impl Observations {
     }
 }
 
+/// The kind of a linearizability violation that no anomaly names.
+const NONLINEARIZABLE: &str = "nonlinearizable";
+
+/// How clear the evidence of an anomaly kind is (`stale-read`, or
+/// `check:kind` as in `results.json`), lower first: a stale read, then any
+/// other named anomaly (lost write, rollback, ...), then a key with no
+/// valid order.
+fn evidence_rank(kind: &str) -> u8 {
+    match kind.rsplit(':').next().unwrap_or(kind) {
+        "stale-read" => 0,
+        NONLINEARIZABLE => 2,
+        _ => 1,
+    }
+}
+
+/// The anomaly kinds of a run in the order its summary gives them: by
+/// [`evidence_rank`], then by name; each once.
+fn order_anomalies(mut kinds: Vec<String>) -> Vec<String> {
+    kinds.sort_by(|a, b| (evidence_rank(a), a).cmp(&(evidence_rank(b), b)));
+    kinds.dedup();
+    kinds
+}
+
 /// A check's result plus what the summary prints about it.
 struct Judged {
     result: CheckResult,
@@ -121,15 +144,19 @@ fn call_time(history: &History, id: u64) -> Option<u64> {
         .and_then(|op| op.call_time)
 }
 
+/// The linearizability check of a run's history, within the run's budget.
 fn linearizability(plan: &Plan, history: &History, source: &str) -> Judged {
-    let model = plan.workload.model();
-    let mut options = CheckOptions::new(model);
+    let mut options = CheckOptions::new(plan.workload.model());
     options.deadline = Some(Instant::now() + plan.check_timeout);
     options.memory_bytes = plan.memory_mib.saturating_mul(1 << 20);
-    match checker::check(history, &options, source) {
+    linearizability_with(&options, history, source)
+}
+
+fn linearizability_with(options: &CheckOptions, history: &History, source: &str) -> Judged {
+    match checker::check(history, options, source) {
         Ok(report) => {
             let keys = report.keys.len();
-            let invalid: Vec<_> = report
+            let mut invalid: Vec<_> = report
                 .keys
                 .iter()
                 .filter_map(|key| match &key.outcome {
@@ -137,6 +164,16 @@ fn linearizability(plan: &Plan, history: &History, source: &str) -> Judged {
                     _ => None,
                 })
                 .collect();
+            // The clearest evidence first: stale reads, then other named
+            // anomalies, then keys that merely have no valid order; each
+            // group earliest first.
+            invalid.sort_by_key(|(key, violation)| {
+                (
+                    evidence_rank(violation.kind.as_deref().unwrap_or(NONLINEARIZABLE)),
+                    violation.stuck_on.call_time.unwrap_or(u64::MAX),
+                    key.clone(),
+                )
+            });
             let unknown = report
                 .keys
                 .iter()
@@ -185,7 +222,7 @@ fn linearizability(plan: &Plan, history: &History, source: &str) -> Judged {
                 .map(|(_, violation)| {
                     format!(
                         "linearizability:{}",
-                        violation.kind.as_deref().unwrap_or("nonlinearizable")
+                        violation.kind.as_deref().unwrap_or(NONLINEARIZABLE)
                     )
                 })
                 .collect();
@@ -354,9 +391,7 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, observed: Observat
     // The earliest anomalous op over every check (docs/design.md's time to
     // detection): the checks report in their own order, not in time.
     let detection_ns = judged.iter().filter_map(|j| j.detection_ns).min();
-    let mut anomalies: Vec<String> = judged.iter().flat_map(|j| j.kinds.clone()).collect();
-    anomalies.sort();
-    anomalies.dedup();
+    let anomalies = order_anomalies(judged.iter().flat_map(|j| j.kinds.clone()).collect());
     let mut timings = BTreeMap::new();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     timings.insert("setup_ms".into(), ms(observed.setup));
@@ -457,7 +492,14 @@ fn print_summary(
                 .unwrap_or_else(|| ", cluster did not recover in time".into())
         );
     }
-    for j in judged {
+    // The check with the clearest evidence leads (results.json keeps the
+    // checks in the order they ran).
+    let mut ordered: Vec<&Judged> = judged.iter().collect();
+    ordered.sort_by_key(|j| {
+        let best = j.kinds.iter().map(|kind| evidence_rank(kind)).min();
+        (j.result.verdict != Verdict::Invalid, best.unwrap_or(u8::MAX))
+    });
+    for j in ordered {
         println!("  {}: {}", j.result.name, j.result.summary);
         for explanation in &j.explanations {
             println!("    {explanation}");
@@ -485,4 +527,70 @@ fn print_summary(
     println!("  results: {}", run.results_json().display());
     println!("  reproduce: {}", record.command);
     let _ = plan;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Key "a": a compare-and-set that no order allows, early on; key "x":
+    /// a stale read, later (examples/histories/stale-read.jsonl).
+    const CAS_THEN_STALE: &str = r#"{"index":0,"time":1000000,"process":5,"type":"invoke","f":"write","key":"a","value":1}
+{"index":1,"time":2000000,"process":5,"type":"ok","f":"write","key":"a","value":1}
+{"index":2,"time":3000000,"process":5,"type":"invoke","f":"cas","key":"a","value":[2,3]}
+{"index":3,"time":4000000,"process":5,"type":"ok","f":"cas","key":"a","value":[2,3]}
+{"index":4,"time":1000000,"process":0,"type":"invoke","f":"write","key":"x","value":3}
+{"index":5,"time":9000000,"process":0,"type":"ok","f":"write","key":"x","value":3}
+{"index":6,"time":1200000000,"process":2,"type":"invoke","f":"write","key":"x","value":4}
+{"index":7,"time":1210000000,"process":2,"type":"ok","f":"write","key":"x","value":4}
+{"index":8,"time":1230000000,"process":0,"type":"invoke","f":"read","key":"x","value":null}
+{"index":9,"time":1240000000,"process":0,"type":"ok","f":"read","key":"x","value":3}
+"#;
+
+    #[test]
+    fn a_stale_read_leads_the_summary_before_an_earlier_unnamed_violation() {
+        let (history, _) =
+            checker::format::read(CAS_THEN_STALE, "test", Some(Format::Jsonl)).unwrap();
+        let judged = linearizability_with(
+            &CheckOptions::new(checker::ModelKind::Kv),
+            &history,
+            "test",
+        );
+        assert_eq!(judged.result.verdict, Verdict::Invalid);
+        let summary = &judged.result.summary;
+        assert!(summary.contains("2 of 2 keys"), "{summary}");
+        assert!(summary.contains("(x, a)"), "the stale read's key first: {summary}");
+        assert!(
+            judged.explanations[0].starts_with("key \"x\"")
+                && judged.explanations[0].contains("stale read"),
+            "{:?}",
+            judged.explanations
+        );
+        assert_eq!(
+            order_anomalies(judged.kinds),
+            ["linearizability:stale-read", "linearizability:nonlinearizable"]
+        );
+    }
+
+    #[test]
+    fn anomalies_list_stale_reads_then_named_kinds_then_plain_violations_each_once() {
+        let kinds = [
+            "linearizability:nonlinearizable",
+            "raftlog:rollback",
+            "list-append:lost-write",
+            "linearizability:stale-read",
+            "raftlog:rollback",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            order_anomalies(kinds),
+            [
+                "linearizability:stale-read",
+                "list-append:lost-write",
+                "raftlog:rollback",
+                "linearizability:nonlinearizable",
+            ]
+        );
+    }
 }
