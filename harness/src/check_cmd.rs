@@ -145,7 +145,8 @@ fn check_file(
 /// A file without a single operation proves nothing: unknown, unless
 /// `--allow-empty`.
 fn print_nothing_to_check(args: &CheckArgs, file: &Path) {
-    let reason = "nothing to check: the file holds no operations (--allow-empty accepts that as valid)";
+    let reason =
+        "nothing to check: the file holds no operations (--allow-empty accepts that as valid)";
     if args.json {
         println!(
             "{}",

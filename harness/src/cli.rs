@@ -88,7 +88,9 @@ impl ValueEnum for FormatArg {
     }
 
     fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(PossibleValue::new(self.0.map_or("auto", checker::Format::name)))
+        Some(PossibleValue::new(
+            self.0.map_or("auto", checker::Format::name),
+        ))
     }
 }
 

@@ -16,9 +16,9 @@ use workloads::{
 };
 
 use super::cluster::{self, Cluster};
+use super::faults::FaultLog;
 use super::record::TestRecord;
 use super::sampler::{self, Sampler};
-use super::faults::FaultLog;
 use super::verdict::{self, Observations};
 use super::Plan;
 use crate::target::Protocol;

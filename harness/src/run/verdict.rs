@@ -497,7 +497,10 @@ fn print_summary(
     let mut ordered: Vec<&Judged> = judged.iter().collect();
     ordered.sort_by_key(|j| {
         let best = j.kinds.iter().map(|kind| evidence_rank(kind)).min();
-        (j.result.verdict != Verdict::Invalid, best.unwrap_or(u8::MAX))
+        (
+            j.result.verdict != Verdict::Invalid,
+            best.unwrap_or(u8::MAX),
+        )
     });
     for j in ordered {
         println!("  {}: {}", j.result.name, j.result.summary);
@@ -551,15 +554,15 @@ mod tests {
     fn a_stale_read_leads_the_summary_before_an_earlier_unnamed_violation() {
         let (history, _) =
             checker::format::read(CAS_THEN_STALE, "test", Some(Format::Jsonl)).unwrap();
-        let judged = linearizability_with(
-            &CheckOptions::new(checker::ModelKind::Kv),
-            &history,
-            "test",
-        );
+        let judged =
+            linearizability_with(&CheckOptions::new(checker::ModelKind::Kv), &history, "test");
         assert_eq!(judged.result.verdict, Verdict::Invalid);
         let summary = &judged.result.summary;
         assert!(summary.contains("2 of 2 keys"), "{summary}");
-        assert!(summary.contains("(x, a)"), "the stale read's key first: {summary}");
+        assert!(
+            summary.contains("(x, a)"),
+            "the stale read's key first: {summary}"
+        );
         assert!(
             judged.explanations[0].starts_with("key \"x\"")
                 && judged.explanations[0].contains("stale read"),
@@ -568,7 +571,10 @@ mod tests {
         );
         assert_eq!(
             order_anomalies(judged.kinds),
-            ["linearizability:stale-read", "linearizability:nonlinearizable"]
+            [
+                "linearizability:stale-read",
+                "linearizability:nonlinearizable"
+            ]
         );
     }
 

@@ -323,9 +323,11 @@ fn expand(fields: &Fields, suite_dir: &Path, overrides: &Overrides) -> Result<Ve
                 for node_args in list(&fields.node_args, &base.node_args) {
                     let mut args = base.clone();
                     args.target = resolve_target(&target, suite_dir);
-                    args.workload = WorkloadArg(workload.parse().map_err(|err| {
-                        anyhow::anyhow!("`workload = {workload:?}`: {err}")
-                    })?);
+                    args.workload = WorkloadArg(
+                        workload
+                            .parse()
+                            .map_err(|err| anyhow::anyhow!("`workload = {workload:?}`: {err}"))?,
+                    );
                     args.nemesis = nemesis.clone();
                     args.node_args = node_args;
                     args.seed = Some(seeds[0]);
