@@ -124,6 +124,22 @@ pub fn positive_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// `--nemesis`'s help: fault words, shapes and targets from the lists the
+/// nemesis parses them with.
+fn nemesis_help() -> String {
+    let join = |words: Vec<&str>| words.join("|");
+    let shapes = join(nemesis::Shape::ALL.iter().map(|s| s.as_str()).collect());
+    let targets = join(nemesis::Target::ALL.iter().map(|t| t.as_str()).collect());
+    let faults = nemesis::FaultSpec::WORDS.join(", ");
+    format!(
+        "Faults, comma separated ({faults}), each optionally with a shape or target: \
+         partition[:{shapes}], pause[:{targets}], kill[:...], stall[:...] (pause and cut off; \
+         wakes up still cut off), crash[:...] (kill and restart at once), figure8 (the Raft \
+         paper's Figure 8, played by watching each node's term, role and commit index); \
+         `none` for no faults (docs/nemesis.md)"
+    )
+}
+
 /// `--target`'s help: the built-ins come from the list the code loads them from.
 fn target_help() -> String {
     format!(
@@ -301,13 +317,7 @@ pub struct RunArgs {
     /// Workload (docs/workloads.md).
     #[arg(long, value_enum, default_value = "register")]
     pub workload: WorkloadArg,
-    /// Faults, comma separated, each optionally with a shape or target:
-    /// partition[:one|halves|ring|bridge|leader|oneway], pause[:one|minority|
-    /// majority|leader|all], kill[:...], stall[:...] (pause and cut off;
-    /// wakes up still cut off), crash[:...] (kill and restart at once),
-    /// figure8 (the Raft paper's Figure 8, played by watching each node's
-    /// term, role and commit index); `none` for no faults.
-    #[arg(long, default_value = "partition,pause,kill")]
+    #[arg(long, default_value = "partition,pause,kill", help = nemesis_help())]
     pub nemesis: String,
     /// Time between a fault and its heal, and between a heal and the next fault.
     #[arg(long, default_value = "5s", value_parser = duration, allow_hyphen_values = true)]

@@ -33,6 +33,7 @@ use crate::cli::RunArgs;
 use crate::EXIT_ERROR;
 
 pub use plan::Plan;
+pub use record::invocation;
 
 /// Runs `--test-count` tests one after another; the exit code is the most
 /// serious one (docs/design.md).

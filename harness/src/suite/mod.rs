@@ -151,8 +151,12 @@ fn read_results(dir: &Path) -> Option<RunResults> {
     serde_json::from_str(&text).ok()
 }
 
+/// The suite's command as the user can run it again (the program named as
+/// `faultline run`'s reproduce line names it).
 fn command_line() -> String {
-    std::env::args()
+    crate::run::invocation()
+        .into_iter()
+        .chain(std::env::args().skip(1))
         .map(|arg| {
             if arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'')
             {
