@@ -88,7 +88,7 @@ fn text(status: StatusCode, message: &str) -> Response {
 /// the index when it is asked for, and sets the headers of every answer.
 async fn guard(State(served): State<Arc<Served>>, request: Request, next: Next) -> Response {
     let mut response = match admit(&served, &request) {
-        Err(refused) => refused,
+        Err((status, why)) => text(status, why),
         Ok(file) => {
             let mut response = next.run(request).await;
             if let Some(kind) = file.as_deref().and_then(content_type) {
@@ -112,10 +112,13 @@ async fn guard(State(served): State<Arc<Served>>, request: Request, next: Next) 
     response
 }
 
+/// Why a request is refused: its status and a sentence.
+type Refusal = (StatusCode, &'static str);
+
 /// `Ok` with the real path when it is a file, or the refusal.
-fn admit(served: &Served, request: &Request) -> std::result::Result<Option<PathBuf>, Response> {
+fn admit(served: &Served, request: &Request) -> std::result::Result<Option<PathBuf>, Refusal> {
     if !matches!(*request.method(), Method::GET | Method::HEAD) {
-        return Err(text(
+        return Err((
             StatusCode::METHOD_NOT_ALLOWED,
             "read-only: GET and HEAD only",
         ));
@@ -130,10 +133,10 @@ fn admit(served: &Served, request: &Request) -> std::result::Result<Option<PathB
         ];
         let host = host.to_str().unwrap_or("");
         if !allowed.iter().any(|a| a.eq_ignore_ascii_case(host)) {
-            return Err(text(StatusCode::FORBIDDEN, "unexpected Host header"));
+            return Err((StatusCode::FORBIDDEN, "unexpected Host header"));
         }
     }
-    let parts = segments(request.uri().path()).map_err(|why| text(StatusCode::BAD_REQUEST, why))?;
+    let parts = segments(request.uri().path()).map_err(|why| (StatusCode::BAD_REQUEST, why))?;
     if parts.is_empty() || parts == ["index.html"] {
         // The index lists the runs as they are now.
         let _ = results::refresh_index(&served.root);
@@ -143,7 +146,7 @@ fn admit(served: &Served, request: &Request) -> std::result::Result<Option<PathB
     // Links (`latest`) are followed, but the real path must stay inside.
     match std::fs::canonicalize(&path) {
         Ok(real) if real.starts_with(&served.root) => Ok(real.is_file().then_some(real)),
-        _ => Err(text(StatusCode::NOT_FOUND, "not found")),
+        _ => Err((StatusCode::NOT_FOUND, "not found")),
     }
 }
 
