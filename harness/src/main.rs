@@ -52,6 +52,7 @@ fn main() -> ExitCode {
         cli::Command::Serve(args) => serve_cmd::run(args),
         cli::Command::Raftkv { .. } => unreachable!("handled before clap parses"),
     };
+    logging::finish();
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
