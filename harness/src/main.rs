@@ -42,6 +42,11 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if let cli::Command::Raftkv { args } = cli.command {
+        // Reached when an option came first (`faultline -v raftkv ...`):
+        // the node sets up its own logging.
+        return raftkv::main_from_args(std::iter::once("faultline raftkv".into()).chain(args));
+    }
     logging::init(cli.verbose);
     let result = match cli.command {
         cli::Command::Run(args) => run::run(*args),
@@ -50,7 +55,7 @@ fn main() -> ExitCode {
         cli::Command::Gen(args) => gen_cmd::run(args),
         cli::Command::Report(args) => report_cmd::run(args),
         cli::Command::Serve(args) => serve_cmd::run(args),
-        cli::Command::Raftkv { .. } => unreachable!("handled before clap parses"),
+        cli::Command::Raftkv { .. } => unreachable!("handled above"),
     };
     logging::finish();
     match result {

@@ -128,6 +128,11 @@ fn gen_then_check_round_trips_and_an_anomaly_is_found() {
 fn raftkv_subcommand_runs_the_node_cli() {
     faultline().args(["raftkv", "--help"]).assert().code(0);
     faultline().args(["raftkv", "--bogus"]).assert().code(2);
+    // A global option first still reaches the node's own command line.
+    faultline()
+        .args(["-v", "raftkv", "--help"])
+        .assert()
+        .code(0);
 }
 
 /// `faultline check FILE` on a file written with `text`: (exit code, stdout, stderr).

@@ -298,6 +298,7 @@ fn bad_options_are_exit_3_before_anything_starts() {
         ),
         (vec!["--node-args", "--bug 'unclosed"], "unbalanced quotes"),
         (vec!["--nodes", "0"], "--nodes"),
+        (vec!["--rate", "-1"], "non-negative"),
         (
             vec!["--target", "etcd", "--workload", "counter"],
             "not supported on etcd",
