@@ -1,9 +1,11 @@
 //! Command-line definitions (clap).
 //!
 //! Options that take one of a fixed set of names (formats, models,
-//! workloads, read modes) are typed with [`Choice`], whose possible values
-//! come from the owning crate's own list (`ALL`), so `--help` and the
-//! error for a wrong name can never go stale.
+//! workloads, read modes) are typed with clap `ValueEnum`s ([`ModelArg`],
+//! [`FormatArg`], ...) whose possible values come from the owning crate's
+//! own list (`ALL`), so `--help` and the error for a wrong name can never
+//! go stale. Help texts that list built-in targets and faults are built
+//! from the code's lists the same way.
 
 use std::path::PathBuf;
 use std::sync::LazyLock;
