@@ -10,18 +10,15 @@ use serde_json::{json, Value};
 use crate::cli::CheckArgs;
 use crate::EXIT_ERROR;
 
+/// Exit code of a file with nothing to judge (docs/design.md, "Exit codes").
+const EXIT_UNKNOWN: u8 = 2;
+
 /// How many prefix steps an explanation prints before eliding the rest.
 const PREFIX_SHOWN: usize = 8;
 
 pub fn run(args: CheckArgs) -> Result<u8> {
-    let format = match args.format.as_str() {
-        "auto" => None,
-        name => Some(name.parse::<Format>().map_err(anyhow::Error::msg)?),
-    };
-    let model = match &args.model {
-        Some(name) => Some(name.parse::<ModelKind>().map_err(anyhow::Error::msg)?),
-        None => None,
-    };
+    let format = args.format.0;
+    let model = args.model.map(|model| model.0);
     let initial: Option<Value> = match &args.initial {
         Some(text) => Some(serde_json::from_str(text).with_context(|| {
             format!("--initial {text:?} is not a JSON value (strings need quotes: '\"x\"')")
@@ -46,6 +43,10 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     let mut worst: Option<u8> = None;
     for file in &args.files {
         let code = match check_file(&args, file, format, model, initial.as_ref(), threads) {
+            Ok((report, _, _)) if report.ops == 0 && !args.allow_empty => {
+                print_nothing_to_check(&args, file);
+                EXIT_UNKNOWN
+            }
             Ok((report, format, millis)) => {
                 print_report(&args, file, &report, format, millis);
                 if let Some(out) = &args.report {
@@ -84,7 +85,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     Ok(worst.unwrap_or(0))
 }
 
-/// DESIGN.md: across files the exit code is the most serious one, in the
+/// docs/design.md: across files the exit code is the most serious one, in the
 /// order 1 (anomaly), 3 (error), 2 (unknown), 0.
 pub fn most_serious(a: u8, b: u8) -> u8 {
     let rank = |code: u8| match code {
@@ -139,6 +140,21 @@ fn check_file(
     };
     let report = checker::check(&history, &options, &name)?;
     Ok((report, format, started.elapsed().as_secs_f64() * 1e3))
+}
+
+/// A file without a single operation proves nothing: unknown, unless
+/// `--allow-empty`.
+fn print_nothing_to_check(args: &CheckArgs, file: &Path) {
+    let reason =
+        "nothing to check: the file holds no operations (--allow-empty accepts that as valid)";
+    if args.json {
+        println!(
+            "{}",
+            json!({"file": file, "verdict": "unknown", "ops": 0, "reason": reason})
+        );
+    } else {
+        println!("{}: unknown: {reason}", file.display());
+    }
 }
 
 fn print_report(args: &CheckArgs, file: &Path, report: &Report, format: Format, millis: f64) {

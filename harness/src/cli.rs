@@ -1,16 +1,157 @@
 //! Command-line definitions (clap).
+//!
+//! Options that take one of a fixed set of names (formats, models,
+//! workloads, read modes) are typed with clap `ValueEnum`s ([`ModelArg`],
+//! [`FormatArg`], ...) whose possible values come from the owning crate's
+//! own list (`ALL`), so `--help` and the error for a wrong name can never
+//! go stale. Help texts that list built-in targets and faults are built
+//! from the code's lists the same way.
 
 use std::path::PathBuf;
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::PossibleValue;
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+/// The exit codes, as `faultline --help` states them (docs/design.md, "Exit codes").
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  valid: every check passed (suite: every run got its expected outcome)
+  1  anomaly: a check found a violation (suite: some run missed its expected outcome)
+  2  unknown: nothing proven either way (a budget ran out, too little succeeded, nothing to check)
+  3  error: a harness, target or usage error
+
+Logging: warnings go to standard error; -v, -vv, -vvv (or RUST_LOG, e.g.
+RUST_LOG=nemesis=debug) show more.";
 
 /// faultline: a Jepsen-style linearizability testing harness.
 #[derive(Debug, Parser)]
-#[command(name = "faultline", version, about)]
+#[command(name = "faultline", version, about, after_help = EXIT_CODES)]
 pub struct Cli {
+    /// More log output on standard error: -v info, -vv debug, -vvv trace
+    /// (RUST_LOG, when set, takes precedence; default: warnings only).
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// A clap [`ValueEnum`] over a name list of another crate: its values are
+/// the owner's `ALL`, each under its `name()`.
+macro_rules! choice {
+    ($(#[$doc:meta])* $name:ident, $ty:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $name(pub $ty);
+
+        impl ValueEnum for $name {
+            fn value_variants<'a>() -> &'a [Self] {
+                static ALL: LazyLock<Vec<$name>> =
+                    LazyLock::new(|| <$ty>::ALL.iter().map(|&v| $name(v)).collect());
+                &ALL
+            }
+
+            fn to_possible_value(&self) -> Option<PossibleValue> {
+                Some(PossibleValue::new(self.0.name()))
+            }
+        }
+    };
+}
+
+choice!(
+    /// A `--model` of `check` and `gen`.
+    ModelArg,
+    checker::ModelKind
+);
+choice!(
+    /// A `--workload` of `run`.
+    WorkloadArg,
+    workloads::Workload
+);
+choice!(
+    /// A `--read-mode` of `run`.
+    ReadModeArg,
+    workloads::ReadMode
+);
+
+/// `check --format`: `auto` (guessed from the first line) or a format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FormatArg(pub Option<checker::Format>);
+
+impl ValueEnum for FormatArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        static ALL: LazyLock<Vec<FormatArg>> = LazyLock::new(|| {
+            std::iter::once(FormatArg(None))
+                .chain(checker::Format::ALL.iter().map(|&f| FormatArg(Some(f))))
+                .collect()
+        });
+        &ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(
+            self.0.map_or("auto", checker::Format::name),
+        ))
+    }
+}
+
+/// What a duration option says when its value is not a duration it takes.
+const DURATION_HELP: &str = "e.g. 500ms, 30s, 2m, 1h30m";
+
+/// A duration of at least zero. Negative and malformed values get a
+/// sentence, not clap's "unexpected argument" (the options that use it
+/// take hyphen values so that `-5s` reaches here).
+pub fn duration(text: &str) -> Result<Duration, String> {
+    if text.trim_start().starts_with('-') {
+        return Err(format!(
+            "a negative duration; give a duration of zero or more ({DURATION_HELP})"
+        ));
+    }
+    humantime::parse_duration(text)
+        .map_err(|err| format!("not a duration ({err}); {DURATION_HELP}"))
+}
+
+/// A duration above zero: zero, negative and malformed values are refused
+/// with the same sentence.
+pub fn positive_duration(text: &str) -> Result<Duration, String> {
+    let refuse = || format!("must be a duration above zero ({DURATION_HELP})");
+    if text.trim_start().starts_with('-') {
+        return Err(refuse());
+    }
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(refuse()),
+        Err(err) => Err(format!("{}: {err}", refuse())),
+    }
+}
+
+/// `--nemesis`'s help: fault words, shapes and targets from the lists the
+/// nemesis parses them with.
+fn nemesis_help() -> String {
+    let join = |words: Vec<&str>| words.join("|");
+    let shapes = join(nemesis::Shape::ALL.iter().map(|s| s.as_str()).collect());
+    let targets = join(nemesis::Victims::ALL.iter().map(|t| t.as_str()).collect());
+    let faults = nemesis::FaultSpec::WORDS.join(", ");
+    format!(
+        "Faults, comma separated ({faults}), each optionally with a shape or target: \
+         partition[:{shapes}], pause[:{targets}], kill[:...], stall[:...] (pause and cut off; \
+         wakes up still cut off), crash[:...] (kill and restart at once), figure8 (the Raft \
+         paper's Figure 8, played by watching each node's term, role and commit index); \
+         `none` for no faults (docs/nemesis.md)"
+    )
+}
+
+/// `--target`'s help: the built-ins come from the list the code loads them from.
+fn target_help() -> String {
+    format!(
+        "The system under test: a built-in target ({}) or a TOML target spec FILE.toml (docs/targets.md)",
+        crate::target::BUILT_IN
+            .iter()
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 #[derive(Debug, Subcommand)]
@@ -41,16 +182,15 @@ pub struct CheckArgs {
     /// History files to check.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Input format: auto, jsonl, porcupine-etcd, porcupine-kv, edn.
-    #[arg(long, default_value = "auto")]
-    pub format: String,
-    /// Model: register, cas-register, kv, kv-append, counter, set, list-append.
-    /// Default: the format's (porcupine-etcd and edn: cas-register;
+    /// Input format (auto: guessed from the first line).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: FormatArg,
+    /// Model. Default: the format's (porcupine-etcd and edn: cas-register;
     /// porcupine-kv: kv-append; jsonl: inferred from the ops).
-    #[arg(long)]
-    pub model: Option<String>,
+    #[arg(long, value_enum)]
+    pub model: Option<ModelArg>,
     /// Time budget per file; keys not decided by then are unknown.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = positive_duration, allow_hyphen_values = true)]
     pub timeout: Duration,
     /// Memory budget for the search, in MiB, shared by the keys searched at once.
     #[arg(long, default_value_t = 4096)]
@@ -72,6 +212,10 @@ pub struct CheckArgs {
     /// Also write a self-contained HTML report of the check (one file only).
     #[arg(long, value_name = "OUT.html")]
     pub report: Option<PathBuf>,
+    /// Accept a file with no operations as valid (exit 0) instead of
+    /// "nothing to check" (exit 2, unknown).
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 /// Options of `faultline suite`.
@@ -88,7 +232,7 @@ pub struct SuiteArgs {
     pub junit: Option<PathBuf>,
     /// Start no new run after this long (the run under way finishes); a
     /// repeating suite (torture) runs until then, or until Ctrl-C.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = positive_duration, allow_hyphen_values = true)]
     pub duration: Option<Duration>,
     /// Run every entry with seeds 1..=N instead of the file's seeds.
     #[arg(long)]
@@ -132,10 +276,9 @@ pub struct ServeArgs {
 /// Options of `faultline gen`.
 #[derive(Debug, Args)]
 pub struct GenArgs {
-    /// Model of the simulated object: register, cas-register, kv, kv-append,
-    /// counter, set, list-append.
-    #[arg(long, default_value = "kv")]
-    pub model: String,
+    /// Model of the simulated object.
+    #[arg(long, value_enum, default_value = "kv")]
+    pub model: ModelArg,
     /// Independent keys.
     #[arg(long, default_value_t = 10)]
     pub keys: usize,
@@ -168,35 +311,27 @@ pub struct GenArgs {
 /// Options of `faultline run`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// The system under test: `raftkv` (built in) or a TOML target spec
-    /// (docs/targets.md).
-    #[arg(long, default_value = "raftkv")]
+    #[arg(long, default_value = "raftkv", value_name = "NAME|FILE.toml", help = target_help())]
     pub target: String,
     /// Cluster size.
     #[arg(long, default_value_t = 3)]
     pub nodes: usize,
-    /// Workload: register, append, counter, set.
-    #[arg(long, default_value = "register")]
-    pub workload: String,
-    /// Faults, comma separated, each optionally with a shape or target:
-    /// partition[:one|halves|ring|bridge|leader|oneway], pause[:one|minority|
-    /// majority|leader|all], kill[:...], stall[:...] (pause and cut off;
-    /// wakes up still cut off), crash[:...] (kill and restart at once),
-    /// figure8 (the Raft paper's Figure 8, played by watching each node's
-    /// term, role and commit index); `none` for no faults.
-    #[arg(long, default_value = "partition,pause,kill")]
+    /// Workload (docs/workloads.md).
+    #[arg(long, value_enum, default_value = "register")]
+    pub workload: WorkloadArg,
+    #[arg(long, default_value = "partition,pause,kill", help = nemesis_help())]
     pub nemesis: String,
     /// Time between a fault and its heal, and between a heal and the next fault.
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = duration, allow_hyphen_values = true)]
     pub nemesis_interval: Duration,
     /// Concurrent clients.
     #[arg(long, default_value_t = 10)]
     pub concurrency: usize,
     /// Total operations per second over all clients; 0 is unlimited.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub rate: f64,
     /// How long clients run (the main phase).
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = positive_duration, allow_hyphen_values = true)]
     pub time_limit: Duration,
     /// Keys in use at once (default: the workload's).
     #[arg(long)]
@@ -209,8 +344,8 @@ pub struct RunArgs {
     pub to_leader: bool,
     /// etcd reads: linearizable (etcd's default), or serializable (served
     /// from the node's local state: stale reads are allowed and expected).
-    #[arg(long, default_value = "linearizable")]
-    pub read_mode: String,
+    #[arg(long, value_enum, default_value = "linearizable")]
+    pub read_mode: ReadModeArg,
     /// Seed of every random choice (default: random, printed and stored).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -225,7 +360,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1)]
     pub test_count: u64,
     /// Time budget of the linearizability check.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = positive_duration, allow_hyphen_values = true)]
     pub check_timeout: Duration,
     /// Memory budget of the linearizability check, in MiB.
     #[arg(long, default_value_t = 4096)]

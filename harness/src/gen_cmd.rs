@@ -9,7 +9,7 @@ use checker::ModelKind;
 use crate::cli::GenArgs;
 
 pub fn run(args: GenArgs) -> Result<u8> {
-    let model: ModelKind = args.model.parse().map_err(anyhow::Error::msg)?;
+    let model: ModelKind = args.model.0;
     anyhow::ensure!(
         (0.0..=1.0).contains(&args.crash_rate) && (0.0..=1.0).contains(&args.fail_rate),
         "--crash-rate and --fail-rate are probabilities between 0 and 1"

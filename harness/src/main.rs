@@ -1,9 +1,11 @@
 //! The `faultline` command. Subcommands live one per file; this only parses
-//! the command line and maps results to DESIGN.md's exit codes.
+//! the command line, installs logging and maps results to the exit codes
+//! (docs/design.md, "Exit codes").
 
 mod check_cmd;
 mod cli;
 mod gen_cmd;
+mod logging;
 mod report_cmd;
 mod run;
 mod serve_cmd;
@@ -14,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Exit code for a harness, target or usage error (DESIGN.md).
+/// Exit code for a harness, target or usage error (docs/design.md, "Exit codes").
 const EXIT_ERROR: u8 = 3;
 
 fn main() -> ExitCode {
@@ -34,12 +36,18 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             // Help and version are not errors; every usage error exits 3
-            // (DESIGN.md), not clap's default 2.
+            // (docs/design.md, "Exit codes"), not clap's default 2.
             let code = if err.use_stderr() { EXIT_ERROR } else { 0 };
             let _ = err.print();
             return ExitCode::from(code);
         }
     };
+    if let cli::Command::Raftkv { args } = cli.command {
+        // Reached when an option came first (`faultline -v raftkv ...`):
+        // the node sets up its own logging.
+        return raftkv::main_from_args(std::iter::once("faultline raftkv".into()).chain(args));
+    }
+    logging::init(cli.verbose);
     let result = match cli.command {
         cli::Command::Run(args) => run::run(*args),
         cli::Command::Suite(args) => suite::run(args),
@@ -47,8 +55,9 @@ fn main() -> ExitCode {
         cli::Command::Gen(args) => gen_cmd::run(args),
         cli::Command::Report(args) => report_cmd::run(args),
         cli::Command::Serve(args) => serve_cmd::run(args),
-        cli::Command::Raftkv { .. } => unreachable!("handled before clap parses"),
+        cli::Command::Raftkv { .. } => unreachable!("handled above"),
     };
+    logging::finish();
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

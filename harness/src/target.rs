@@ -14,6 +14,18 @@ pub const RAFTKV_SPEC: &str = include_str!("../targets/raftkv.toml");
 /// The built-in etcd spec (Debian's /usr/bin/etcd; docs/etcd.md).
 pub const ETCD_SPEC: &str = include_str!("../targets/etcd.toml");
 
+/// The built-in targets by name, in the order help lists them; `--target`
+/// takes one of these names or a spec file.
+pub const BUILT_IN: [(&str, &str); 2] = [("raftkv", RAFTKV_SPEC), ("etcd", ETCD_SPEC)];
+
+/// The built-in spec of `name`, if it names one.
+pub fn built_in(name: &str) -> Option<&'static str> {
+    BUILT_IN
+        .iter()
+        .find(|(built_in, _)| *built_in == name)
+        .map(|(_, spec)| *spec)
+}
+
 /// A target spec, as written in TOML.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,7 +70,7 @@ pub enum Protocol {
     Etcd,
 }
 
-/// Where the harness's proxies sit (DESIGN.md, "Faults without iptables").
+/// Where the harness's proxies sit (docs/design.md, "Faults without iptables").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PartitionMode {
@@ -225,7 +237,7 @@ pub const PLACEHOLDERS: &str = "{id} {num} {index} {data_dir} {client_addr} {cli
      {peer_listen_addr} {peer_listen_port} {advertise_peer_addr} {cluster} {token} {faultline}; \
      in peer_args and cluster_entry also {peer_id} {peer_num} {peer_index} {peer_addr} {peer_port}";
 
-/// `n1`, `n2`, ...: the name of node `index` (DESIGN.md).
+/// `n1`, `n2`, ...: the name of node `index` (docs/design.md).
 pub fn node_name(index: usize) -> String {
     format!("n{}", index + 1)
 }
@@ -280,19 +292,17 @@ impl TargetSpec {
     /// # Errors
     /// An unknown built-in name, an unreadable or invalid file.
     pub fn load(target: &str) -> Result<Self> {
-        match target {
-            "raftkv" => Self::parse(RAFTKV_SPEC, "raftkv (built in)"),
-            "etcd" => Self::parse(ETCD_SPEC, "etcd (built in)"),
-            path => {
-                let text = std::fs::read_to_string(path).with_context(|| {
-                    format!(
-                        "--target {path:?} is neither a built-in target (raftkv, etcd) nor a \
-                         readable TOML spec file"
-                    )
-                })?;
-                Self::parse(&text, path)
-            }
+        if let Some(spec) = built_in(target) {
+            return Self::parse(spec, &format!("{target} (built in)"));
         }
+        let text = std::fs::read_to_string(target).with_context(|| {
+            let names: Vec<&str> = BUILT_IN.iter().map(|(name, _)| *name).collect();
+            format!(
+                "--target {target:?} is neither a built-in target ({}) nor a readable TOML spec file",
+                names.join(", ")
+            )
+        })?;
+        Self::parse(&text, target)
     }
 
     /// Expands every template once with sample values, so that a typo in a

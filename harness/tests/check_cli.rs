@@ -129,4 +129,154 @@ fn gen_then_check_round_trips_and_an_anomaly_is_found() {
 fn raftkv_subcommand_runs_the_node_cli() {
     faultline().args(["raftkv", "--help"]).assert().code(0);
     faultline().args(["raftkv", "--bogus"]).assert().code(2);
+    // A global option first still reaches the node's own command line.
+    faultline()
+        .args(["-v", "raftkv", "--help"])
+        .assert()
+        .code(0);
+}
+
+/// `faultline check FILE` on a file written with `text`: (exit code, stdout, stderr).
+fn check_text(text: &str, extra: &[&str]) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.jsonl");
+    std::fs::write(&path, text).unwrap();
+    let output = faultline()
+        .arg("check")
+        .args(extra)
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_empty_file_is_nothing_to_check_and_unknown_unless_allowed() {
+    let (code, out, _) = check_text("", &[]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("nothing to check"), "{out}");
+    let (code, out, _) = check_text("", &["--allow-empty"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out, _) = check_text("", &["--json"]);
+    assert_eq!(code, Some(2), "{out}");
+    let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(line["verdict"], "unknown");
+    assert!(line["reason"]
+        .as_str()
+        .unwrap()
+        .contains("nothing to check"));
+}
+
+#[test]
+fn a_file_of_only_nemesis_events_is_nothing_to_check() {
+    let text = "{\"index\":0,\"time\":1,\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"partition\",\"value\":null}\n\
+                {\"index\":1,\"time\":2,\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"heal\",\"value\":null}\n";
+    let (code, out, err) = check_text(text, &[]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(out.contains("nothing to check"), "{out}");
+    let (code, _, _) = check_text(text, &["--allow-empty"]);
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn a_file_truncated_to_nothing_is_nothing_to_check() {
+    // A torn first line (the writer died mid-line) is dropped with a warning.
+    let (code, out, err) = check_text("{\"index\":0,\"time\":1000,\"proc", &[]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(out.contains("nothing to check"), "{out}");
+}
+
+#[test]
+fn help_states_the_exit_codes_and_lists_every_choice_from_the_code() {
+    let help = faultline().arg("--help").output().unwrap();
+    assert_eq!(help.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&help.stdout);
+    for line in ["0  valid", "1  anomaly", "2  unknown", "3  error"] {
+        assert!(help.contains(line), "{line:?} missing: {help}");
+    }
+    let check = faultline().args(["check", "--help"]).output().unwrap();
+    let check = String::from_utf8_lossy(&check.stdout);
+    for name in checker::Format::ALL
+        .iter()
+        .map(|f| f.name())
+        .chain(checker::ModelKind::ALL.iter().map(|m| m.name()))
+        .chain(["auto"])
+    {
+        assert!(check.contains(name), "{name} missing: {check}");
+    }
+    let run = faultline().args(["run", "--help"]).output().unwrap();
+    let run = String::from_utf8_lossy(&run.stdout);
+    for name in workloads::Workload::ALL.iter().map(|w| w.name()) {
+        assert!(run.contains(name), "{name} missing: {run}");
+    }
+    assert!(run.contains("raftkv, etcd"), "built-in targets: {run}");
+}
+
+#[test]
+fn an_unknown_choice_is_exit_3_listing_the_possible_values() {
+    let output = faultline()
+        .args(["check", "--format", "csv"])
+        .arg(example("stale-read.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("porcupine-etcd") && err.contains("edn"),
+        "{err}"
+    );
+    let output = faultline()
+        .args(["gen", "--model", "queue"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("list-append"));
+}
+
+#[test]
+fn negative_zero_and_malformed_durations_get_the_same_sentence() {
+    for (sub, option) in [
+        ("run", "--time-limit"),
+        ("run", "--check-timeout"),
+        ("check", "--timeout"),
+        ("suite", "--duration"),
+    ] {
+        for value in ["-5s", "0s", "abc", "-1"] {
+            let mut command = faultline();
+            command.args([sub, option, value]);
+            match sub {
+                "check" => {
+                    command.arg(example("stale-read.jsonl"));
+                }
+                "suite" => {
+                    command.arg("no-such-suite.toml");
+                }
+                _ => {}
+            }
+            let output = command.output().unwrap();
+            let err = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(
+                output.status.code(),
+                Some(3),
+                "{sub} {option} {value}: {err}"
+            );
+            assert!(
+                err.contains("must be a duration above zero") && err.contains(option),
+                "{sub} {option} {value}: {err}"
+            );
+            assert!(!err.contains("unexpected argument"), "{err}");
+        }
+    }
+    // --nemesis-interval takes zero (with `--nemesis none`), not less.
+    let output = faultline()
+        .args(["run", "--nemesis-interval", "-2s"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("negative duration"), "{err}");
 }

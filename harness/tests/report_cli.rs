@@ -169,7 +169,7 @@ fn request(port: u16, raw: &str) -> (u16, String) {
 fn get(port: u16, path: &str) -> (u16, String) {
     request(
         port,
-        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"),
+        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"),
     )
 }
 
@@ -190,9 +190,17 @@ fn serve_shows_the_store_read_only_and_nothing_outside_it() {
     assert!(index.contains("faultline runs") && index.contains("report.html"));
     let (code, page) = get(port, "/made-up-register/20260101T000000.000Z/report.html");
     assert_eq!(code, 200);
-    assert!(page.contains("Content-Type: text/html") && page.contains("id=\"timeline\""));
-    let (code, _) = get(port, "/made-up-register/20260101T000000.000Z");
-    assert_eq!(code, 301, "a directory without its slash is redirected");
+    assert!(
+        page.to_ascii_lowercase()
+            .contains("content-type: text/html")
+            && page.contains("id=\"timeline\"")
+    );
+    let (code, redirect) = get(port, "/made-up-register/20260101T000000.000Z");
+    assert!(
+        (301..=308).contains(&code)
+            && redirect.contains("location: /made-up-register/20260101T000000.000Z/"),
+        "a directory without its slash is redirected: {redirect}"
+    );
     let (code, listing) = get(port, "/made-up-register/20260101T000000.000Z/");
     assert_eq!(code, 200);
     assert!(listing.contains("history.jsonl"));
@@ -213,10 +221,15 @@ fn serve_shows_the_store_read_only_and_nothing_outside_it() {
     assert_eq!(get(port, "/nope").0, 404);
     let (code, _) = request(
         port,
-        &format!("POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\r\n"),
+        &format!(
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
     );
     assert_eq!(code, 405);
-    let (code, _) = request(port, "GET / HTTP/1.1\r\nHost: evil.example:80\r\n\r\n");
+    let (code, _) = request(
+        port,
+        "GET / HTTP/1.1\r\nHost: evil.example:80\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(code, 403, "DNS rebinding: a foreign Host is refused");
 }
 

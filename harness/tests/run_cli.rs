@@ -91,7 +91,7 @@ fn clean_run_is_valid(workload: &str, first_check: &str) {
         "{results}"
     );
     let dir = run.dir.as_ref().unwrap();
-    // The run directory holds what DESIGN.md lists, and no node data.
+    // The run directory holds what docs/design.md lists, and no node data.
     for file in [
         "test.json",
         "history.jsonl",
@@ -229,8 +229,23 @@ fn stale_read_bug_exits_1_and_names_the_stale_read() {
     );
     assert_eq!(run.code, Some(1), "{}", run.explain());
     assert!(run.stdout.contains("stale read"), "{}", run.explain());
+    // The clearest evidence leads: the first key explained is a stale read.
+    let first_explained = run
+        .stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with("key \""))
+        .unwrap_or_default();
+    assert!(
+        first_explained.contains("stale read"),
+        "{first_explained:?}\n{}",
+        run.explain()
+    );
     let results = run.results();
     assert_eq!(results["verdict"], "invalid");
+    assert_eq!(
+        results["anomalies"][0], "linearizability:stale-read",
+        "{results}"
+    );
     assert!(
         results["timings"]["detection_ms"].as_f64().is_some(),
         "{results}"
@@ -283,6 +298,7 @@ fn bad_options_are_exit_3_before_anything_starts() {
         ),
         (vec!["--node-args", "--bug 'unclosed"], "unbalanced quotes"),
         (vec!["--nodes", "0"], "--nodes"),
+        (vec!["--rate", "-1"], "non-negative"),
         (
             vec!["--target", "etcd", "--workload", "counter"],
             "not supported on etcd",
@@ -327,9 +343,70 @@ fn test_count_repeats_with_consecutive_seeds() {
     );
     let test_dir = store.path().join("raftkv-register-none");
     assert_eq!(
-        std::fs::read_dir(test_dir).unwrap().count(),
+        std::fs::read_dir(&test_dir).unwrap().count(),
         2,
         "one directory per run"
+    );
+    assert!(
+        !run.stderr.contains("DEBUG"),
+        "warnings only by default: {}",
+        run.explain()
+    );
+
+    // The last run's reproduce line runs as printed: here (not the checkout's root,
+    // binary not on PATH) it names the binary by its absolute path.
+    let printed = run
+        .stdout
+        .lines()
+        .rev()
+        .find_map(|line| line.trim().strip_prefix("reproduce: "))
+        .expect("a reproduce line")
+        .to_owned();
+    let test: Value = serde_json::from_str(
+        &std::fs::read_to_string(store.path().join("latest/test.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        test["command"],
+        printed.as_str(),
+        "test.json holds the same"
+    );
+    let words = shlex::split(&printed).expect("a shell command");
+    let binary = std::fs::canonicalize(assert_cmd::cargo::cargo_bin("faultline")).unwrap();
+    assert_eq!(Path::new(&words[0]), binary, "{printed}");
+    let again = std::process::Command::new(&words[0])
+        .args(&words[1..])
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("seed 41"));
+    assert_eq!(std::fs::read_dir(&test_dir).unwrap().count(), 3);
+}
+
+#[test]
+fn verbose_shows_the_nemesis_debug_log_on_stderr() {
+    let store = tempfile::tempdir().unwrap();
+    let output = faultline()
+        .args([
+            "-vv",
+            "run",
+            "--quiet",
+            "--nemesis",
+            "none",
+            "--time-limit",
+            "1s",
+        ])
+        .arg("--store")
+        .arg(store.path())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("DEBUG") && stderr.contains("nemesis::supervisor"),
+        "{stderr}"
     );
 }
 

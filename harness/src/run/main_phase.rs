@@ -1,7 +1,6 @@
 //! One test from start to exit code: setup, main phase, heal, recovery,
 //! final reads, teardown, checks.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,9 +16,10 @@ use workloads::{
 };
 
 use super::cluster::{self, Cluster};
+use super::faults::FaultLog;
 use super::record::TestRecord;
 use super::sampler::{self, Sampler};
-use super::verdict::{self, Outcome};
+use super::verdict::{self, Observations};
 use super::Plan;
 use crate::target::Protocol;
 
@@ -42,27 +42,6 @@ impl Recorder for HistoryRecorder {
     fn record(&self, event: Event) {
         self.0.record(event);
     }
-}
-
-/// What the nemesis did, for the summary and the progress bar.
-#[derive(Debug, Default)]
-pub struct FaultLog {
-    /// Actions by name (`partition`, `heal`, `kill`, ...).
-    pub counts: BTreeMap<String, u64>,
-    /// The fault in effect, in words (empty when none).
-    pub current: String,
-    /// Actions that went wrong on some node.
-    pub errors: Vec<String>,
-}
-
-fn describe(event: &NemesisEvent) -> String {
-    let nodes: Vec<String> = event.nodes.iter().map(ToString::to_string).collect();
-    let how = event
-        .shape
-        .map(|shape| shape.as_str().to_owned())
-        .or_else(|| event.target.map(|target| target.as_str().to_owned()))
-        .unwrap_or_default();
-    format!("{} {how} [{}]", event.f.as_str(), nodes.join(" "))
 }
 
 /// The nodes' own account of who leads and what they committed, for
@@ -92,18 +71,10 @@ fn record_nemesis(history: &HistoryWriter, faults: &Mutex<FaultLog>, event: &Nem
         error: (!event.errors.is_empty()).then(|| event.errors.join("; ")),
         revision: None,
     });
-    let mut log = faults
+    faults
         .lock()
-        .expect("the fault log lock is never held across a panic");
-    *log.counts.entry(event.f.as_str().to_owned()).or_default() += 1;
-    log.errors.extend(event.errors.iter().cloned());
-    log.current = match event.f {
-        // A stalled node wakes up still cut off: the partition stays shown
-        // until its heal.
-        nemesis::Action::Resume if log.current.starts_with("partition") => log.current.clone(),
-        nemesis::Action::Heal | nemesis::Action::Resume | nemesis::Action::Restart => String::new(),
-        _ => describe(event),
-    };
+        .expect("the fault log lock is never held across a panic")
+        .note(event);
 }
 
 /// Runs one test and returns its exit code.
@@ -135,7 +106,7 @@ pub async fn run_test(
     );
     let outcome = match drive(plan, seed, stop, &run, &mut record).await {
         Ok(outcome) => outcome,
-        Err(err) => Outcome::error(format!("{err:#}")),
+        Err(err) => Observations::error(format!("{err:#}")),
     };
     if let Some(at) = outcome.time_zero {
         record.set_time_zero(at);
@@ -167,7 +138,7 @@ async fn drive(
     stop: watch::Receiver<bool>,
     run: &RunDir,
     record: &mut TestRecord,
-) -> Result<Outcome> {
+) -> Result<Observations> {
     let token = format!("faultline-{seed}-{}", std::process::id());
     let setup_started = Instant::now();
     let mut attempt = 1;
@@ -267,7 +238,7 @@ async fn drive_cluster<C: Client>(
     cluster: &Cluster,
     client: Arc<C>,
     setup_started: Instant,
-) -> Result<Outcome> {
+) -> Result<Observations> {
     let progress = Progress::new(plan);
     progress.phase("waiting for a leader");
     let leader_deadline = Instant::now() + plan.target.timeouts.leader;
@@ -430,7 +401,7 @@ async fn drive_cluster<C: Client>(
     let history_written = history.finish();
     let samples_written = sampler.finish();
     let faults = std::mem::take(&mut *faults.lock().expect("no panics while holding it"));
-    Ok(Outcome {
+    Ok(Observations {
         error: None,
         write_errors: [history_written.err(), samples_written.err()]
             .into_iter()
@@ -478,6 +449,11 @@ impl Progress {
                 ProgressDrawTarget::stderr(),
             )
         };
+        if !bar.is_hidden() {
+            // Log lines (warnings of the nemesis, the proxies, ...) are
+            // written around the bar, not through it.
+            crate::logging::set_progress_bar(Some(bar.clone()));
+        }
         Self {
             bar,
             quiet: plan.quiet,
@@ -539,5 +515,13 @@ impl Progress {
 
     fn finish(&self) {
         self.bar.finish_and_clear();
+        crate::logging::set_progress_bar(None);
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        // A run that ends early (an error, no leader) never calls finish.
+        crate::logging::set_progress_bar(None);
     }
 }

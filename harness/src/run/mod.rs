@@ -1,6 +1,6 @@
 //! `faultline run`: a whole Jepsen-style test in one command.
 //!
-//! Phases (DESIGN.md; docs/run.md): set up the cluster and wait for a
+//! Phases (docs/design.md; docs/run.md): set up the cluster and wait for a
 //! leader; the main phase (clients, nemesis schedule, committed-log
 //! sampling); heal everything; wait until the cluster serves again; final
 //! reads of every key through every node; teardown; checks; results and
@@ -9,11 +9,13 @@
 //! - `plan`: the validated options shared by every run of `--test-count`.
 //! - `cluster`: ports, proxies, node commands, start-up, leader wait.
 //! - `main_phase`: clients, nemesis, sampler and progress, until the heal.
+//! - `faults`: what the nemesis did (written by the main phase, read by the verdict).
 //! - `sampler`: the nodes' committed logs into `raftlog.jsonl`.
 //! - `verdict`: the checks, `results.json`, the summary in words.
 //! - `record`: `test.json` and the command that reproduces the run.
 
 mod cluster;
+mod faults;
 mod main_phase;
 mod plan;
 mod record;
@@ -31,9 +33,10 @@ use crate::cli::RunArgs;
 use crate::EXIT_ERROR;
 
 pub use plan::Plan;
+pub use record::invocation;
 
 /// Runs `--test-count` tests one after another; the exit code is the most
-/// serious one (DESIGN.md).
+/// serious one (docs/design.md).
 pub fn run(args: RunArgs) -> Result<u8> {
     let plan = Plan::from_args(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -79,14 +79,8 @@ impl Plan {
         if args.nodes == 0 || args.nodes > MAX_NODES {
             bail!("--nodes {} is out of range (1 to {MAX_NODES})", args.nodes);
         }
-        let workload: Workload = args
-            .workload
-            .parse()
-            .map_err(|err| anyhow::anyhow!("--workload {:?}: {err}", args.workload))?;
-        let read_mode: ReadMode = args
-            .read_mode
-            .parse()
-            .map_err(|err| anyhow::anyhow!("--read-mode {:?}: {err}", args.read_mode))?;
+        let workload: Workload = args.workload.0;
+        let read_mode: ReadMode = args.read_mode.0;
         match target.protocol {
             Protocol::Etcd if !EtcdClient::supports(workload) => bail!(
                 "--workload {workload} is not supported on etcd (it has no atomic add); \

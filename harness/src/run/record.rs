@@ -1,5 +1,6 @@
 //! `test.json`: every option, the seed, the command that reproduces the run.
 
+use std::ffi::OsStr;
 use std::path::Path;
 
 use anyhow::Result;
@@ -45,11 +46,66 @@ fn quote(word: &str) -> String {
     shlex::try_quote(word).map_or_else(|_| format!("{word:?}"), |quoted| quoted.into_owned())
 }
 
-/// `faultline run ...` with every option spelled out and the seed fixed.
+/// How to start this faultline again, as the first words of a command the
+/// user can run from the current directory (docs/run.md, "Reproducing a
+/// run"): `faultline` when that name on `PATH` is this very binary;
+/// `cargo run --release --` when this binary is the one cargo builds in
+/// the current directory's `target/`; else the binary's absolute path.
+pub fn invocation() -> Vec<String> {
+    let exe = std::env::current_exe().ok();
+    let cwd = std::env::current_dir().ok();
+    let path = std::env::var_os("PATH");
+    invocation_for(exe.as_deref(), cwd.as_deref(), path.as_deref())
+}
+
+fn invocation_for(exe: Option<&Path>, cwd: Option<&Path>, path: Option<&OsStr>) -> Vec<String> {
+    let Some(exe) = exe else {
+        return vec!["faultline".into()];
+    };
+    let exe = std::fs::canonicalize(exe).unwrap_or_else(|_| exe.to_path_buf());
+    let same = |candidate: &Path| std::fs::canonicalize(candidate).is_ok_and(|c| c == exe);
+    let name = exe.file_name().map(|n| n.to_string_lossy().into_owned());
+    if let (Some(path), Some(name)) = (path, &name) {
+        // Only the first hit counts: that is what the shell runs.
+        let first = std::env::split_paths(path)
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file());
+        if first.as_deref().is_some_and(same) {
+            return vec![name.clone()];
+        }
+    }
+    if let Some(cwd) = cwd {
+        let built_here = name.as_deref() == Some("faultline")
+            && cwd.join("Cargo.toml").is_file()
+            && exe.parent().and_then(Path::parent).is_some_and(|target| {
+                std::fs::canonicalize(cwd.join("target")).is_ok_and(|t| t == target)
+            });
+        if built_here {
+            let profile = exe
+                .parent()
+                .and_then(Path::file_name)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut words: Vec<String> = vec!["cargo".into(), "run".into()];
+            match profile.as_str() {
+                "debug" => {}
+                "release" => words.push("--release".into()),
+                other => words.extend(["--profile".into(), other.to_owned()]),
+            }
+            words.push("--".into());
+            return words;
+        }
+    }
+    vec![exe.display().to_string()]
+}
+
+/// `faultline run ...` with every option spelled out and the seed fixed,
+/// starting with [`invocation`]'s words.
 pub fn reproduce(plan: &Plan, seed: u64) -> String {
     let duration = |d| humantime::format_duration(d).to_string();
-    let mut words: Vec<String> = vec![
-        "faultline".into(),
+    let mut words: Vec<String> = invocation();
+    words.extend([
         "run".into(),
         "--target".into(),
         plan.target_arg.clone(),
@@ -71,7 +127,7 @@ pub fn reproduce(plan: &Plan, seed: u64) -> String {
         plan.keys.to_string(),
         "--ops-per-key".into(),
         plan.ops_per_key.to_string(),
-    ];
+    ]);
     if plan.to_leader {
         words.push("--to-leader".into());
     }
@@ -159,5 +215,70 @@ impl TestRecord {
     pub fn write(&self, run: &RunDir) -> Result<()> {
         results::write_json(&run.test_json(), "test.json", self)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::invocation_for;
+    use std::path::Path;
+
+    /// A checkout with `target/<profile>/faultline` built in it.
+    fn checkout(profile: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Cargo.toml"), "[workspace]\n").unwrap();
+        let bin = dir.path().join("target").join(profile);
+        std::fs::create_dir_all(&bin).unwrap();
+        let exe = bin.join("faultline");
+        std::fs::write(&exe, "").unwrap();
+        (dir, exe)
+    }
+
+    #[test]
+    fn a_binary_cargo_built_in_the_current_checkout_is_run_through_cargo() {
+        let (dir, exe) = checkout("release");
+        assert_eq!(
+            invocation_for(Some(&exe), Some(dir.path()), None),
+            ["cargo", "run", "--release", "--"]
+        );
+        let (dir, exe) = checkout("debug");
+        assert_eq!(
+            invocation_for(Some(&exe), Some(dir.path()), None),
+            ["cargo", "run", "--"]
+        );
+    }
+
+    #[test]
+    fn a_binary_on_path_is_named_bare_and_any_other_by_its_absolute_path() {
+        let (dir, exe) = checkout("release");
+        let bin = exe.parent().unwrap();
+        let path = std::env::join_paths([Path::new("/no/such/dir"), bin]).unwrap();
+        assert_eq!(
+            invocation_for(Some(&exe), Some(dir.path()), Some(&path)),
+            ["faultline"]
+        );
+        let elsewhere = tempfile::tempdir().unwrap();
+        let absolute = std::fs::canonicalize(&exe).unwrap();
+        assert_eq!(
+            invocation_for(
+                Some(&exe),
+                Some(elsewhere.path()),
+                Some("/usr/bin".as_ref())
+            ),
+            [absolute.display().to_string()]
+        );
+    }
+
+    #[test]
+    fn another_faultline_first_on_path_is_not_taken_for_this_one() {
+        let (_dir, exe) = checkout("release");
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(other.path().join("faultline"), "").unwrap();
+        let path = std::env::join_paths([other.path(), exe.parent().unwrap()]).unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        assert_eq!(
+            invocation_for(Some(&exe), Some(elsewhere.path()), Some(&path)),
+            [std::fs::canonicalize(&exe).unwrap().display().to_string()]
+        );
     }
 }

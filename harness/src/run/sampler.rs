@@ -1,4 +1,4 @@
-//! Sampling every node's committed log into `raftlog.jsonl` (DESIGN.md,
+//! Sampling every node's committed log into `raftlog.jsonl` (docs/design.md,
 //! "Committed entries are never rolled back, seen from the nodes").
 //!
 //! During the main phase each running node is asked, every second, for the

@@ -8,19 +8,19 @@ use checker::{CheckOptions, Format, History, KeyOutcome, Verdict};
 use results::{CheckResult, OpCounts, RunDir, RunResults};
 use workloads::Workload;
 
-use super::main_phase::FaultLog;
+use super::faults::FaultLog;
 use super::record::TestRecord;
 use super::Plan;
 use crate::check_cmd::most_serious;
 use crate::EXIT_ERROR;
 
 /// A run in which fewer client operations than this succeeded proves
-/// nothing (DESIGN.md): its verdict is unknown, never valid.
+/// nothing (docs/design.md): its verdict is unknown, never valid.
 pub const MIN_OK_OPS: u64 = 10;
 
-/// How the run went, before any check.
+/// What was observed while the run went, before any check.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct Observations {
     /// A harness or target error that ended the run early.
     pub error: Option<String>,
     /// Errors writing history.jsonl or raftlog.jsonl.
@@ -51,7 +51,7 @@ pub struct Outcome {
     pub time_zero: Option<std::time::SystemTime>,
 }
 
-impl Outcome {
+impl Observations {
     /// A run that ended with an error before it could be judged.
     pub fn error(message: String) -> Self {
         Self {
@@ -71,6 +71,29 @@ impl Outcome {
             time_zero: None,
         }
     }
+}
+
+/// The kind of a linearizability violation that no anomaly names.
+const NONLINEARIZABLE: &str = "nonlinearizable";
+
+/// How clear the evidence of an anomaly kind is (`stale-read`, or
+/// `check:kind` as in `results.json`), lower first: a stale read, then any
+/// other named anomaly (lost write, rollback, ...), then a key with no
+/// valid order.
+fn evidence_rank(kind: &str) -> u8 {
+    match kind.rsplit(':').next().unwrap_or(kind) {
+        "stale-read" => 0,
+        NONLINEARIZABLE => 2,
+        _ => 1,
+    }
+}
+
+/// The anomaly kinds of a run in the order its summary gives them: by
+/// [`evidence_rank`], then by name; each once.
+fn order_anomalies(mut kinds: Vec<String>) -> Vec<String> {
+    kinds.sort_by(|a, b| (evidence_rank(a), a).cmp(&(evidence_rank(b), b)));
+    kinds.dedup();
+    kinds
 }
 
 /// A check's result plus what the summary prints about it.
@@ -121,15 +144,19 @@ fn call_time(history: &History, id: u64) -> Option<u64> {
         .and_then(|op| op.call_time)
 }
 
+/// The linearizability check of a run's history, within the run's budget.
 fn linearizability(plan: &Plan, history: &History, source: &str) -> Judged {
-    let model = plan.workload.model();
-    let mut options = CheckOptions::new(model);
+    let mut options = CheckOptions::new(plan.workload.model());
     options.deadline = Some(Instant::now() + plan.check_timeout);
     options.memory_bytes = plan.memory_mib.saturating_mul(1 << 20);
-    match checker::check(history, &options, source) {
+    linearizability_with(&options, history, source)
+}
+
+fn linearizability_with(options: &CheckOptions, history: &History, source: &str) -> Judged {
+    match checker::check(history, options, source) {
         Ok(report) => {
             let keys = report.keys.len();
-            let invalid: Vec<_> = report
+            let mut invalid: Vec<_> = report
                 .keys
                 .iter()
                 .filter_map(|key| match &key.outcome {
@@ -137,6 +164,16 @@ fn linearizability(plan: &Plan, history: &History, source: &str) -> Judged {
                     _ => None,
                 })
                 .collect();
+            // The clearest evidence first: stale reads, then other named
+            // anomalies, then keys that merely have no valid order; each
+            // group earliest first.
+            invalid.sort_by_key(|(key, violation)| {
+                (
+                    evidence_rank(violation.kind.as_deref().unwrap_or(NONLINEARIZABLE)),
+                    violation.stuck_on.call_time.unwrap_or(u64::MAX),
+                    key.clone(),
+                )
+            });
             let unknown = report
                 .keys
                 .iter()
@@ -185,7 +222,7 @@ fn linearizability(plan: &Plan, history: &History, source: &str) -> Judged {
                 .map(|(_, violation)| {
                     format!(
                         "linearizability:{}",
-                        violation.kind.as_deref().unwrap_or("nonlinearizable")
+                        violation.kind.as_deref().unwrap_or(NONLINEARIZABLE)
                     )
                 })
                 .collect();
@@ -274,11 +311,11 @@ fn file_check<T>(
 
 /// Runs the checks, writes `results.json`, prints the summary, returns the
 /// exit code.
-pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, outcome: Outcome) -> u8 {
+pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, observed: Observations) -> u8 {
     let check_started = Instant::now();
     let mut judged = Vec::new();
     let mut reasons: Vec<String> = Vec::new();
-    let mut error = outcome.error.clone();
+    let mut error = observed.error.clone();
     let history = match history_of(run) {
         Ok(history) => history,
         Err(err) => {
@@ -316,22 +353,22 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, outcome: Outcome) 
     }
     let check_time = check_started.elapsed();
     if error.is_none() {
-        if outcome.ops.ok < MIN_OK_OPS {
+        if observed.ops.ok < MIN_OK_OPS {
             reasons.push(format!(
                 "only {} client operations succeeded (at least {MIN_OK_OPS} are needed to prove anything)",
-                outcome.ops.ok
+                observed.ops.ok
             ));
         }
-        if outcome.final_reads.ok == 0 {
+        if observed.final_reads.ok == 0 {
             reasons.push(
                 "no operation succeeded after the final heal: the cluster never recovered".into(),
             );
         }
-        if outcome.interrupted {
+        if observed.interrupted {
             reasons.push("interrupted (Ctrl-C): only what was recorded was checked".into());
         }
     }
-    for write_error in &outcome.write_errors {
+    for write_error in &observed.write_errors {
         error.get_or_insert_with(|| write_error.clone());
     }
     let verdict = judged
@@ -356,23 +393,21 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, outcome: Outcome) 
         1 => Verdict::Invalid,
         _ => Verdict::Unknown,
     };
-    // The earliest anomalous op over every check (DESIGN.md's time to
+    // The earliest anomalous op over every check (docs/design.md's time to
     // detection): the checks report in their own order, not in time.
     let detection_ns = judged.iter().filter_map(|j| j.detection_ns).min();
-    let mut anomalies: Vec<String> = judged.iter().flat_map(|j| j.kinds.clone()).collect();
-    anomalies.sort();
-    anomalies.dedup();
+    let anomalies = order_anomalies(judged.iter().flat_map(|j| j.kinds.clone()).collect());
     let mut timings = BTreeMap::new();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    timings.insert("setup_ms".into(), ms(outcome.setup));
-    timings.insert("main_phase_ms".into(), ms(outcome.main_phase));
-    if let Some(recovered) = outcome.recovered {
+    timings.insert("setup_ms".into(), ms(observed.setup));
+    timings.insert("main_phase_ms".into(), ms(observed.main_phase));
+    if let Some(recovered) = observed.recovered {
         timings.insert("recovery_ms".into(), ms(recovered));
     }
     timings.insert("check_ms".into(), ms(check_time));
     timings.insert(
         "last_op_to_verdict_ms".into(),
-        ms(outcome.after_last_op.elapsed()),
+        ms(observed.after_last_op.elapsed()),
     );
     if let Some(ns) = detection_ns {
         timings.insert("detection_ms".into(), ns as f64 / 1e6);
@@ -381,16 +416,16 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, outcome: Outcome) 
     if let Some(error) = &error {
         reason_parts.insert(0, format!("error: {error}"));
     }
-    let mut faults = outcome.faults.counts.clone();
-    faults.insert("restarts_seen".into(), outcome.restarts);
-    faults.insert("leader_changes_seen".into(), outcome.leader_changes);
+    let mut faults = observed.faults.counts.clone();
+    faults.insert("restarts_seen".into(), observed.restarts);
+    faults.insert("leader_changes_seen".into(), observed.leader_changes);
     let results = RunResults {
         verdict,
         exit_code: code,
         reason: (!reason_parts.is_empty()).then(|| reason_parts.join("; ")),
         checks: judged.iter().map(|j| j.result.clone()).collect(),
-        ops: outcome.ops,
-        final_reads: outcome.final_reads,
+        ops: observed.ops,
+        final_reads: observed.final_reads,
         faults,
         timings,
         anomalies,
@@ -402,7 +437,7 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, outcome: Outcome) 
         plan,
         run,
         record,
-        &outcome,
+        &observed,
         &judged,
         &results,
         error.as_deref(),
@@ -414,13 +449,13 @@ fn print_summary(
     plan: &Plan,
     run: &RunDir,
     record: &TestRecord,
-    outcome: &Outcome,
+    observed: &Observations,
     judged: &[Judged],
     results: &RunResults,
     error: Option<&str>,
 ) {
-    let main_secs = outcome.main_phase.as_secs_f64().max(1e-9);
-    let ops = outcome.ops;
+    let main_secs = observed.main_phase.as_secs_f64().max(1e-9);
+    let ops = observed.ops;
     if ops.invoked > 0 {
         println!(
             "  ops: {} invoked, {} ok, {} fail, {} info ({:.0} ok/s) on {} keys",
@@ -429,9 +464,9 @@ fn print_summary(
             ops.fail,
             ops.info,
             ops.ok as f64 / main_secs,
-            outcome.keys
+            observed.keys
         );
-        let faults: Vec<String> = outcome
+        let faults: Vec<String> = observed
             .faults
             .counts
             .iter()
@@ -444,16 +479,16 @@ fn print_summary(
             } else {
                 faults.join(", ")
             },
-            outcome.leader_changes
+            observed.leader_changes
         );
-        for fault_error in outcome.faults.errors.iter().take(3) {
+        for fault_error in observed.faults.errors.iter().take(3) {
             println!("    nemesis error: {fault_error}");
         }
         println!(
             "  final reads: {} of {} ok{}",
-            outcome.final_reads.ok,
-            outcome.final_reads.invoked,
-            outcome
+            observed.final_reads.ok,
+            observed.final_reads.invoked,
+            observed
                 .recovered
                 .map(|d| format!(
                     ", cluster served again {:.1} s after the heal",
@@ -462,7 +497,17 @@ fn print_summary(
                 .unwrap_or_else(|| ", cluster did not recover in time".into())
         );
     }
-    for j in judged {
+    // The check with the clearest evidence leads (results.json keeps the
+    // checks in the order they ran).
+    let mut ordered: Vec<&Judged> = judged.iter().collect();
+    ordered.sort_by_key(|j| {
+        let best = j.kinds.iter().map(|kind| evidence_rank(kind)).min();
+        (
+            j.result.verdict != Verdict::Invalid,
+            best.unwrap_or(u8::MAX),
+        )
+    });
+    for j in ordered {
         println!("  {}: {}", j.result.name, j.result.summary);
         for explanation in &j.explanations {
             println!("    {explanation}");
@@ -490,4 +535,73 @@ fn print_summary(
     println!("  results: {}", run.results_json().display());
     println!("  reproduce: {}", record.command);
     let _ = plan;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Key "a": a compare-and-set that no order allows, early on; key "x":
+    /// a stale read, later (examples/histories/stale-read.jsonl).
+    const CAS_THEN_STALE: &str = r#"{"index":0,"time":1000000,"process":5,"type":"invoke","f":"write","key":"a","value":1}
+{"index":1,"time":2000000,"process":5,"type":"ok","f":"write","key":"a","value":1}
+{"index":2,"time":3000000,"process":5,"type":"invoke","f":"cas","key":"a","value":[2,3]}
+{"index":3,"time":4000000,"process":5,"type":"ok","f":"cas","key":"a","value":[2,3]}
+{"index":4,"time":1000000,"process":0,"type":"invoke","f":"write","key":"x","value":3}
+{"index":5,"time":9000000,"process":0,"type":"ok","f":"write","key":"x","value":3}
+{"index":6,"time":1200000000,"process":2,"type":"invoke","f":"write","key":"x","value":4}
+{"index":7,"time":1210000000,"process":2,"type":"ok","f":"write","key":"x","value":4}
+{"index":8,"time":1230000000,"process":0,"type":"invoke","f":"read","key":"x","value":null}
+{"index":9,"time":1240000000,"process":0,"type":"ok","f":"read","key":"x","value":3}
+"#;
+
+    #[test]
+    fn a_stale_read_leads_the_summary_before_an_earlier_unnamed_violation() {
+        let (history, _) =
+            checker::format::read(CAS_THEN_STALE, "test", Some(Format::Jsonl)).unwrap();
+        let judged =
+            linearizability_with(&CheckOptions::new(checker::ModelKind::Kv), &history, "test");
+        assert_eq!(judged.result.verdict, Verdict::Invalid);
+        let summary = &judged.result.summary;
+        assert!(summary.contains("2 of 2 keys"), "{summary}");
+        assert!(
+            summary.contains("(x, a)"),
+            "the stale read's key first: {summary}"
+        );
+        assert!(
+            judged.explanations[0].starts_with("key \"x\"")
+                && judged.explanations[0].contains("stale read"),
+            "{:?}",
+            judged.explanations
+        );
+        assert_eq!(
+            order_anomalies(judged.kinds),
+            [
+                "linearizability:stale-read",
+                "linearizability:nonlinearizable"
+            ]
+        );
+    }
+
+    #[test]
+    fn anomalies_list_stale_reads_then_named_kinds_then_plain_violations_each_once() {
+        let kinds = [
+            "linearizability:nonlinearizable",
+            "raftlog:rollback",
+            "list-append:lost-write",
+            "linearizability:stale-read",
+            "raftlog:rollback",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            order_anomalies(kinds),
+            [
+                "linearizability:stale-read",
+                "list-append:lost-write",
+                "raftlog:rollback",
+                "linearizability:nonlinearizable",
+            ]
+        );
+    }
 }

@@ -30,7 +30,7 @@ const EXIT_MISMATCH: u8 = 1;
 const EXIT_NOTHING_JUDGED: u8 = 2;
 
 /// Runs the suite; the exit code is 0 when every run got its expected
-/// outcome, 1 otherwise (DESIGN.md).
+/// outcome, 1 otherwise (docs/design.md).
 pub fn run(args: SuiteArgs) -> Result<u8> {
     let overrides = Overrides {
         store: args.store.clone(),
@@ -72,13 +72,13 @@ fn print_plan(suite: &Suite) {
 }
 
 /// What one run got, judged against its job's expectation.
-fn judge(job: &Job, code: u8, results: Option<&RunResults>, interrupted: bool) -> SuiteRunOutcome {
+fn judge(job: &Job, code: u8, results: Option<&RunResults>, interrupted: bool) -> Judgement {
     let got = results::outcome_word(code);
     let anomalies = results.map(|r| r.anomalies.clone()).unwrap_or_default();
     // A run cut short by Ctrl-C proves nothing either way, unless it had
     // already found an anomaly.
     if interrupted && code != 1 {
-        return SuiteRunOutcome {
+        return Judgement {
             got: "interrupted".into(),
             anomalies,
             passed: None,
@@ -129,7 +129,7 @@ fn judge(job: &Job, code: u8, results: Option<&RunResults>, interrupted: bool) -
         ),
         (_, _) => (false, Some(reason())),
     };
-    SuiteRunOutcome {
+    Judgement {
         got: got.into(),
         anomalies,
         passed: Some(passed),
@@ -137,7 +137,9 @@ fn judge(job: &Job, code: u8, results: Option<&RunResults>, interrupted: bool) -
     }
 }
 
-struct SuiteRunOutcome {
+/// A run's outcome word and anomalies, and whether that is what its
+/// suite entry expected.
+struct Judgement {
     got: String,
     anomalies: Vec<String>,
     passed: Option<bool>,
@@ -149,8 +151,12 @@ fn read_results(dir: &Path) -> Option<RunResults> {
     serde_json::from_str(&text).ok()
 }
 
+/// The suite's command as the user can run it again (the program named as
+/// `faultline run`'s reproduce line names it).
 fn command_line() -> String {
-    std::env::args()
+    crate::run::invocation()
+        .into_iter()
+        .chain(std::env::args().skip(1))
         .map(|arg| {
             if arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'')
             {
@@ -224,7 +230,7 @@ async fn run_suite(args: &SuiteArgs, suite: &Suite) -> Result<u8> {
                 let (code, dir) = crate::run::run_one(&job.plan, seed, stop_rx.clone()).await;
                 let seconds = run_started.elapsed().as_secs_f64();
                 let results = dir.as_deref().and_then(read_results);
-                let outcome = judge(
+                let judgement = judge(
                     job,
                     code,
                     results.as_ref(),
@@ -235,10 +241,10 @@ async fn run_suite(args: &SuiteArgs, suite: &Suite) -> Result<u8> {
                     test: job.plan.test_name(),
                     seed,
                     expected: job.expect.describe(),
-                    got: outcome.got,
-                    anomalies: outcome.anomalies,
-                    passed: outcome.passed,
-                    note: outcome.note,
+                    got: judgement.got,
+                    anomalies: judgement.anomalies,
+                    passed: judgement.passed,
+                    note: judgement.note,
                     detection_ms: results
                         .as_ref()
                         .and_then(|r| r.timings.get("detection_ms").copied()),
@@ -286,7 +292,7 @@ async fn run_suite(args: &SuiteArgs, suite: &Suite) -> Result<u8> {
         Ok(EXIT_MISMATCH)
     } else if judged == 0 {
         // Nothing was proven either way: unknown, as for a run that
-        // proved nothing (DESIGN.md), never a pass.
+        // proved nothing (docs/design.md), never a pass.
         println!("suite UNKNOWN: no run finished with a verdict");
         Ok(EXIT_NOTHING_JUDGED)
     } else {

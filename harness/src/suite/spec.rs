@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use serde::Deserialize;
 
-use crate::cli::{Cli, Command, RunArgs};
+use crate::cli::{Cli, Command, ReadModeArg, RunArgs, WorkloadArg};
 use crate::run::Plan;
 
 /// A string or a list of strings: lists multiply into the matrix.
@@ -221,6 +221,7 @@ fn run_defaults() -> RunArgs {
     match Cli::try_parse_from(["faultline", "run"]) {
         Ok(Cli {
             command: Command::Run(args),
+            ..
         }) => *args,
         _ => unreachable!("`faultline run` without options always parses"),
     }
@@ -229,7 +230,7 @@ fn run_defaults() -> RunArgs {
 /// A target that is neither built in nor absolute is relative to the
 /// suite file.
 fn resolve_target(target: &str, suite_dir: &Path) -> String {
-    if matches!(target, "raftkv" | "etcd") || Path::new(target).is_absolute() {
+    if crate::target::built_in(target).is_some() || Path::new(target).is_absolute() {
         target.to_string()
     } else {
         suite_dir.join(target).display().to_string()
@@ -294,7 +295,11 @@ fn expand(fields: &Fields, suite_dir: &Path, overrides: &Overrides) -> Result<Ve
         base.to_leader = to_leader;
     }
     if let Some(read_mode) = &fields.read_mode {
-        base.read_mode = read_mode.clone();
+        base.read_mode = ReadModeArg(
+            read_mode
+                .parse()
+                .map_err(|err| anyhow::anyhow!("`read_mode = {read_mode:?}`: {err}"))?,
+        );
     }
     if let Some(memory_mib) = fields.memory_mib {
         base.memory_mib = memory_mib;
@@ -313,12 +318,16 @@ fn expand(fields: &Fields, suite_dir: &Path, overrides: &Overrides) -> Result<Ve
     };
     let mut jobs = Vec::new();
     for target in list(&fields.target, &base.target) {
-        for workload in list(&fields.workload, &base.workload) {
+        for workload in list(&fields.workload, base.workload.0.name()) {
             for nemesis in list(&fields.nemesis, &base.nemesis) {
                 for node_args in list(&fields.node_args, &base.node_args) {
                     let mut args = base.clone();
                     args.target = resolve_target(&target, suite_dir);
-                    args.workload = workload.clone();
+                    args.workload = WorkloadArg(
+                        workload
+                            .parse()
+                            .map_err(|err| anyhow::anyhow!("`workload = {workload:?}`: {err}"))?,
+                    );
                     args.nemesis = nemesis.clone();
                     args.node_args = node_args;
                     args.seed = Some(seeds[0]);
