@@ -58,6 +58,51 @@ pub struct TargetSpec {
     /// Time limits.
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// The disk served by faultline's lazy file system in runs with disk
+    /// faults (`power`, `powercycle`, `corrupt`); without it those are refused.
+    #[serde(default)]
+    pub disk: Option<DiskSpec>,
+}
+
+/// The `[disk]` table: which directory lazyfs serves, which files `corrupt`
+/// may damage (docs/targets.md, docs/disk.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskSpec {
+    /// The directory to mount: `{data_dir}`, the node's data directory.
+    #[serde(default = "default_disk_mount")]
+    pub mount: String,
+    /// Globs (`*`, `?` within one path segment) of the files, relative to
+    /// the mounted directory, that `corrupt` may damage.
+    #[serde(default)]
+    pub corruptible: Vec<String>,
+}
+
+fn default_disk_mount() -> String {
+    "{data_dir}".to_owned()
+}
+
+impl DiskSpec {
+    fn validate(&self) -> Result<()> {
+        if self.mount != "{data_dir}" {
+            bail!(
+                "disk.mount is {:?}: only \"{{data_dir}}\" (the node's data directory) can be mounted",
+                self.mount
+            );
+        }
+        for glob in &self.corruptible {
+            if glob.is_empty()
+                || glob.starts_with('/')
+                || glob.split('/').any(|part| part == ".." || part.is_empty())
+            {
+                bail!(
+                    "disk.corruptible {glob:?} must be a relative path inside the data directory \
+                     (no leading `/`, no `..`, no empty segment)"
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The client protocols faultline speaks.
@@ -317,6 +362,9 @@ impl TargetSpec {
         if self.timeouts.request.is_zero() {
             bail!("timeouts.request must be above zero");
         }
+        if let Some(disk) = &self.disk {
+            disk.validate()?;
+        }
         let sample = NodeContext {
             index: 0,
             data_dir: PathBuf::from("data/n1"),
@@ -446,6 +494,38 @@ mod tests {
                 (2, "127.0.0.1:9103".parse().unwrap()),
             ],
             token: "tok".into(),
+        }
+    }
+
+    #[test]
+    fn builtin_specs_name_their_disk_and_corruptible_files() {
+        let raftkv = TargetSpec::load("raftkv").unwrap().disk.expect("[disk]");
+        assert_eq!(raftkv.mount, "{data_dir}");
+        assert_eq!(raftkv.corruptible, vec!["raft.wal"]);
+        let etcd = TargetSpec::load("etcd").unwrap().disk.expect("[disk]");
+        assert_eq!(etcd.corruptible, vec!["member/wal/*.wal", "member/snap/db"]);
+    }
+
+    #[test]
+    fn a_disk_table_outside_the_data_dir_or_with_escaping_globs_is_refused() {
+        let base = "name = \"t\"\nprotocol = \"raftkv\"\nprogram = \"x\"\n";
+        let ok = TargetSpec::parse(
+            &format!("{base}[disk]\ncorruptible = [\"a/*.log\"]\n"),
+            "t.toml",
+        )
+        .expect("a valid disk table");
+        assert_eq!(ok.disk.expect("[disk]").mount, "{data_dir}");
+        assert!(TargetSpec::parse(base, "t.toml").unwrap().disk.is_none());
+        for (table, word) in [
+            ("mount = \"/var/lib/x\"", "disk.mount"),
+            ("corruptible = [\"../x\"]", "\"../x\""),
+            ("corruptible = [\"/x\"]", "\"/x\""),
+            ("corruptable = [\"x\"]", "corruptable"),
+        ] {
+            let error =
+                TargetSpec::parse(&format!("{base}[disk]\n{table}\n"), "t.toml").expect_err(table);
+            let error = format!("{error:#}");
+            assert!(error.contains(word), "{error}");
         }
     }
 

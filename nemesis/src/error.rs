@@ -10,6 +10,15 @@ use crate::NodeId;
 /// Everything the nemesis crate reports to its caller.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A disk fault could not be applied to a node's disk.
+    #[error("disk of {node}: {detail}")]
+    Disk {
+        /// The node.
+        node: NodeId,
+        /// What went wrong, naming the path.
+        detail: String,
+    },
+
     /// A node id outside the cluster.
     #[error("there is no node {node}: the cluster has {nodes} nodes")]
     UnknownNode {

@@ -27,11 +27,21 @@ pub enum FaultSpec {
     /// `figure8`: the leader-watching choreography of the Raft paper's
     /// Figure 8 (see `Fault::Figure8`); takes no option.
     Figure8,
+    /// `power` or `power:TARGET`: the target loses power at one instant
+    /// (SIGKILL, then every unsynced write dropped); restarted at the heal
+    /// (see `Fault::Power`). Needs disks (docs/disk.md).
+    Power(Option<Victims>),
+    /// `powercycle` or `powercycle:TARGET`: as `power`, but restarted at
+    /// once, as `crash` is to `kill`.
+    PowerCycle(Option<Victims>),
+    /// `corrupt` or `corrupt:one|minority`: damage the durable copy of a
+    /// stopped node's file (see `Fault::Corrupt`). Needs disks.
+    Corrupt(Option<Victims>),
 }
 
 impl FaultSpec {
     /// The fault words `--nemesis` accepts.
-    pub const WORDS: [&'static str; 7] = [
+    pub const WORDS: [&'static str; 10] = [
         "none",
         "partition",
         "pause",
@@ -39,7 +49,24 @@ impl FaultSpec {
         "stall",
         "crash",
         "figure8",
+        "power",
+        "powercycle",
+        "corrupt",
     ];
+
+    /// The targets `corrupt:` accepts: never a majority, so that a
+    /// majority keeps its data and the cluster can serve.
+    pub const CORRUPT_TARGETS: [Victims; 2] = [Victims::One, Victims::Minority];
+
+    /// Whether this fault acts on the nodes' disks (and so needs the
+    /// target's `[disk]` table and a lazyfs mount per node).
+    #[must_use]
+    pub fn needs_disk(&self) -> bool {
+        matches!(
+            self,
+            FaultSpec::Power(_) | FaultSpec::PowerCycle(_) | FaultSpec::Corrupt(_)
+        )
+    }
 }
 
 impl fmt::Display for FaultSpec {
@@ -56,6 +83,12 @@ impl fmt::Display for FaultSpec {
             FaultSpec::Crash(None) => f.write_str("crash"),
             FaultSpec::Crash(Some(target)) => write!(f, "crash:{target}"),
             FaultSpec::Figure8 => f.write_str("figure8"),
+            FaultSpec::Power(None) => f.write_str("power"),
+            FaultSpec::Power(Some(target)) => write!(f, "power:{target}"),
+            FaultSpec::PowerCycle(None) => f.write_str("powercycle"),
+            FaultSpec::PowerCycle(Some(target)) => write!(f, "powercycle:{target}"),
+            FaultSpec::Corrupt(None) => f.write_str("corrupt"),
+            FaultSpec::Corrupt(Some(target)) => write!(f, "corrupt:{target}"),
         }
     }
 }
@@ -70,6 +103,13 @@ impl FaultMix {
     #[must_use]
     pub fn is_none(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Whether some fault of the mix acts on disks (`power`, `powercycle`,
+    /// `corrupt`).
+    #[must_use]
+    pub fn needs_disk(&self) -> bool {
+        self.0.iter().any(FaultSpec::needs_disk)
     }
 }
 
@@ -152,6 +192,15 @@ impl FromStr for FaultMix {
                 "kill" => FaultSpec::Kill(target()?),
                 "stall" => FaultSpec::Stall(target()?),
                 "crash" => FaultSpec::Crash(target()?),
+                "power" => FaultSpec::Power(target()?),
+                "powercycle" => FaultSpec::PowerCycle(target()?),
+                "corrupt" => FaultSpec::Corrupt(parse_option(
+                    list,
+                    fault,
+                    option,
+                    &FaultSpec::CORRUPT_TARGETS,
+                    Victims::as_str,
+                )?),
                 "figure8" => match option {
                     None => FaultSpec::Figure8,
                     Some(word) => {
@@ -280,6 +329,38 @@ mod tests {
             .expect_err("no options")
             .to_string();
         assert!(error.contains("\"leader\""), "{error}");
+    }
+
+    #[test]
+    fn disk_faults_parse_with_their_targets_and_say_they_need_disks() {
+        let mix: FaultMix = "power:all,powercycle,corrupt:minority,corrupt"
+            .parse()
+            .expect("a valid list");
+        assert_eq!(
+            mix.0,
+            vec![
+                FaultSpec::Power(Some(Victims::All)),
+                FaultSpec::PowerCycle(None),
+                FaultSpec::Corrupt(Some(Victims::Minority)),
+                FaultSpec::Corrupt(None),
+            ]
+        );
+        assert_eq!(
+            mix.to_string(),
+            "power:all,powercycle,corrupt:minority,corrupt"
+        );
+        assert!(mix.needs_disk());
+        assert!(!"kill,crash:all".parse::<FaultMix>().unwrap().needs_disk());
+    }
+
+    #[test]
+    fn corrupting_a_majority_is_refused_naming_the_valid_targets() {
+        let error = "corrupt:majority"
+            .parse::<FaultMix>()
+            .expect_err("a majority would lose its data")
+            .to_string();
+        assert!(error.contains("\"majority\""), "{error}");
+        assert!(error.contains("one, minority"), "{error}");
     }
 
     #[test]

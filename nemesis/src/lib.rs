@@ -14,6 +14,8 @@
 //!   dialled a socket (netlink `sock_diag`, falling back to /proc/net/tcp).
 //! - [`Shape`], [`Victims`], [`Partition`] (`shape`): fault shapes and targets.
 //! - [`FaultMix`] (`fault`): the `--nemesis` list.
+//! - [`Disks`] (`disk`): a lazyfs mount per node for `power`, `powercycle`
+//!   and `corrupt` (docs/disk.md).
 //! - [`Schedule`], [`Fault`] (`schedule`): the seeded plan of faults.
 //! - [`Nemesis`], [`NemesisEvent`] (`nemesis`): apply, undo, `heal_all`, and
 //!   the serializable description of every action for the history; with an
@@ -24,6 +26,7 @@
 
 #![warn(missing_docs)]
 
+mod disk;
 mod error;
 mod fault;
 mod links;
@@ -40,6 +43,7 @@ mod spawner;
 mod spec;
 mod supervisor;
 
+pub use disk::{glob_match, CorruptKind, Corruption, DiskLoss, Disks, Dropped};
 pub use error::{Error, Result};
 pub use fault::{FaultMix, FaultSpec};
 pub use links::{Blocked, Delay, Link, NetworkOptions, UnknownDialler};

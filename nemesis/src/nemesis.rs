@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::time::sleep;
 
-use crate::{Fault, Link, Network, NodeId, Partition, Schedule, Shape, Supervisor, Victims};
+use crate::{
+    Corruption, Disks, Dropped, Fault, Link, Network, NodeId, Partition, Schedule, Shape,
+    Supervisor, Victims,
+};
 
 mod figure8;
 
@@ -34,6 +37,10 @@ pub enum Action {
     Restart,
     /// Links were slowed (`delay_ms` > 0) or back to full speed (0).
     Delay,
+    /// Nodes lost power: SIGKILL, then their unsynced writes dropped.
+    Power,
+    /// A stopped node's file was damaged on its disk.
+    Corrupt,
 }
 
 impl Action {
@@ -48,6 +55,8 @@ impl Action {
             Action::Kill => "kill",
             Action::Restart => "restart",
             Action::Delay => "delay",
+            Action::Power => "power",
+            Action::Corrupt => "corrupt",
         }
     }
 }
@@ -83,6 +92,12 @@ pub struct NemesisEvent {
     /// For `partition`: live connections closed by the cut.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed: Option<usize>,
+    /// For `power`: per node, the files and bytes it had not synced and lost.
+    #[serde(default, skip_serializing_if = "Dropped::is_empty")]
+    pub dropped: Dropped,
+    /// For `corrupt`: the node, the file, where and how it was damaged.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub corruption: Option<Corruption>,
     /// Nanoseconds since the test started (the nemesis epoch), when the action began.
     pub start_ns: u64,
     /// Nanoseconds since the test started, when the action was done.
@@ -104,6 +119,8 @@ impl NemesisEvent {
             leader: None,
             delay_ms: None,
             closed: None,
+            dropped: Dropped::new(),
+            corruption: None,
             start_ns,
             end_ns: start_ns,
             errors: Vec::new(),
@@ -131,6 +148,8 @@ pub struct Nemesis {
     partitioned: bool,
     /// Who leads and what each node committed, for `Fault::Figure8`.
     observer: Option<Arc<dyn Observe>>,
+    /// The nodes' lazy disks, for `power`, `powercycle` and `corrupt`.
+    disks: Option<Arc<Disks>>,
 }
 
 impl std::fmt::Debug for dyn Observe {
@@ -159,7 +178,17 @@ impl Nemesis {
             killed: Vec::new(),
             partitioned: false,
             observer: None,
+            disks: None,
         }
+    }
+
+    /// Lets disk faults (`power`, `powercycle`, `corrupt`) act on these
+    /// disks; without them those faults kill and restart, and say why
+    /// nothing else was done.
+    #[must_use]
+    pub fn with_disks(mut self, disks: Arc<Disks>) -> Self {
+        self.disks = Some(disks);
+        self
     }
 
     /// Lets leader-watching faults (`figure8`) ask the nodes who leads and
@@ -221,6 +250,30 @@ impl Nemesis {
                 events
             }
             Fault::Figure8 => self.figure8().await,
+            Fault::Power { target, nodes } => {
+                let (event, killed) = self.power(*target, nodes).await;
+                self.killed.extend(killed);
+                vec![event]
+            }
+            Fault::PowerCycle { target, nodes } => {
+                let (event, killed) = self.power(*target, nodes).await;
+                let mut events = vec![event];
+                events.extend(self.restart(killed).await);
+                events
+            }
+            Fault::Corrupt {
+                target,
+                nodes,
+                seed,
+            } => {
+                let mut events = Vec::new();
+                for &node in nodes {
+                    let (event, killed) = self.corrupt(*target, node, *seed).await;
+                    events.push(event);
+                    events.extend(self.restart(killed).await);
+                }
+                events
+            }
             Fault::Stall {
                 target,
                 nodes,
@@ -270,6 +323,68 @@ impl Nemesis {
         event.end_ns = self.now_ns();
         let killed = event.nodes.clone();
         (event, killed)
+    }
+
+    /// SIGKILLs `nodes` at one instant (every signal is sent before any
+    /// is reaped), then drops what each had not synced; returns the event
+    /// and the nodes actually killed.
+    async fn power(&self, target: Victims, nodes: &[NodeId]) -> (NemesisEvent, Vec<NodeId>) {
+        let mut event = NemesisEvent::new(Action::Power, self.now_ns());
+        event.target = Some(target);
+        let kills = nodes.iter().map(|&node| self.supervisor.kill(node));
+        let results = futures::future::join_all(kills).await;
+        for (&node, result) in nodes.iter().zip(results) {
+            match result {
+                Ok(_) => event.nodes.push(node),
+                Err(error) => event.errors.push(error.to_string()),
+            }
+        }
+        for &node in &event.nodes {
+            match &self.disks {
+                Some(disks) => match disks.power_loss(node) {
+                    Ok(loss) => {
+                        event.dropped.insert(node, loss);
+                    }
+                    Err(error) => event.errors.push(error.to_string()),
+                },
+                None => event.errors.push(format!(
+                    "{node}: no lazy disk, nothing unsynced was dropped"
+                )),
+            }
+        }
+        event.end_ns = self.now_ns();
+        let killed = event.nodes.clone();
+        (event, killed)
+    }
+
+    /// SIGKILLs `node` and damages one of its files (seeded by `seed` and
+    /// the node); returns the event and the node if it was killed.
+    async fn corrupt(
+        &self,
+        target: Victims,
+        node: NodeId,
+        seed: u64,
+    ) -> (NemesisEvent, Vec<NodeId>) {
+        let mut event = NemesisEvent::new(Action::Corrupt, self.now_ns());
+        event.target = Some(target);
+        if let Err(error) = self.supervisor.kill(node).await {
+            event.errors.push(error.to_string());
+            event.end_ns = self.now_ns();
+            return (event, Vec::new());
+        }
+        event.nodes.push(node);
+        let seed = seed ^ (node.index() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        match &self.disks {
+            Some(disks) => match disks.corrupt(node, seed) {
+                Ok(corruption) => event.corruption = Some(corruption),
+                Err(error) => event.errors.push(error.to_string()),
+            },
+            None => event
+                .errors
+                .push(format!("{node}: no lazy disk, nothing was damaged")),
+        }
+        event.end_ns = self.now_ns();
+        (event, vec![node])
     }
 
     /// SIGSTOPs `nodes`; returns the event and the nodes actually stopped.

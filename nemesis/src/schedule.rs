@@ -60,6 +60,35 @@ pub enum Fault {
     /// counting replicas has that commit overwritten. Leaves the old
     /// leader cut off; the next step heals.
     Figure8,
+    /// These nodes lose power at one instant: SIGKILL, then every write
+    /// they did not sync is dropped from their disks (docs/disk.md).
+    /// Undone by restarting them.
+    Power {
+        /// How they were chosen.
+        target: Victims,
+        /// The nodes, sorted.
+        nodes: Vec<NodeId>,
+    },
+    /// As `Power`, then each node is started again at once (as `Crash`
+    /// is to `Kill`): nothing is left to undo.
+    PowerCycle {
+        /// How they were chosen.
+        target: Victims,
+        /// The nodes, sorted.
+        nodes: Vec<NodeId>,
+    },
+    /// Each node in turn: SIGKILL, unsynced writes flushed, the durable
+    /// copy of its newest corruptible file damaged (a bit flipped or its
+    /// end cut off, chosen by `seed`), started again. A node may refuse to
+    /// start on damage it detects: that is the restart's error.
+    Corrupt {
+        /// How they were chosen (`one` or `minority`).
+        target: Victims,
+        /// The nodes, sorted.
+        nodes: Vec<NodeId>,
+        /// Seeds the damage (mixed with each node's index).
+        seed: u64,
+    },
 }
 
 impl Fault {
@@ -100,6 +129,8 @@ const PAUSE: usize = 1;
 const KILL: usize = 2;
 const STALL: usize = 3;
 const CRASH: usize = 4;
+const POWER: usize = 5;
+const POWERCYCLE: usize = 6;
 
 /// A seeded generator of faults from a mix: the same seed, mix, cluster
 /// size and leader answers give the same faults.
@@ -114,9 +145,9 @@ pub struct Schedule {
     count: usize,
     rng: Rng,
     round: Vec<FaultSpec>,
-    /// Per kind (partition, pause, kill, stall, crash): whether its next bare
+    /// Per kind (partition, pause, kill, stall, crash, power, powercycle): whether its next bare
     /// fault goes for the leader.
-    leader_turn: [bool; 5],
+    leader_turn: [bool; 7],
 }
 
 impl Schedule {
@@ -128,7 +159,7 @@ impl Schedule {
             count,
             rng: Rng::new(seed),
             round: Vec::new(),
-            leader_turn: [true; 5],
+            leader_turn: [true; 7],
         }
     }
 
@@ -222,6 +253,28 @@ impl Schedule {
                 }
             }
             FaultSpec::Figure8 => Fault::Figure8,
+            FaultSpec::Power(target) => {
+                let target = target.unwrap_or_else(|| self.bare_target(POWER, leader));
+                Fault::Power {
+                    target,
+                    nodes: target.pick(self.count, leader, &mut self.rng),
+                }
+            }
+            FaultSpec::PowerCycle(target) => {
+                let target = target.unwrap_or_else(|| self.bare_target(POWERCYCLE, leader));
+                Fault::PowerCycle {
+                    target,
+                    nodes: target.pick(self.count, leader, &mut self.rng),
+                }
+            }
+            FaultSpec::Corrupt(target) => {
+                let target = target.unwrap_or_else(|| *self.rng.pick(&FaultSpec::CORRUPT_TARGETS));
+                Fault::Corrupt {
+                    target,
+                    nodes: target.pick(self.count, leader, &mut self.rng),
+                    seed: self.rng.next_u64(),
+                }
+            }
         })
     }
 }
@@ -313,6 +366,9 @@ mod tests {
                         Some(Fault::Stall { .. }) => "stall",
                         Some(Fault::Crash { .. }) => "crash",
                         Some(Fault::Figure8) => "figure8",
+                        Some(Fault::Power { .. }) => "power",
+                        Some(Fault::PowerCycle { .. }) => "powercycle",
+                        Some(Fault::Corrupt { .. }) => "corrupt",
                         None => "none",
                     })
                     .collect();
@@ -320,6 +376,38 @@ mod tests {
                 assert_eq!(kinds, ["kill", "partition", "pause"], "seed {seed}");
             }
         }
+    }
+
+    #[test]
+    fn disk_faults_are_planned_with_their_targets_and_corrupt_never_takes_a_majority() {
+        let mix: FaultMix = "power:all,powercycle:leader,corrupt"
+            .parse()
+            .expect("valid");
+        let mut schedule = Schedule::new(mix, 5, 3);
+        let mut seeds = std::collections::BTreeSet::new();
+        for _ in 0..30 {
+            match schedule.next_fault(Some(NodeId(2))) {
+                Some(Fault::Power { target, nodes }) => {
+                    assert_eq!(target, Victims::All);
+                    assert_eq!(nodes.len(), 5);
+                }
+                Some(Fault::PowerCycle { target, nodes }) => {
+                    assert_eq!(target, Victims::Leader);
+                    assert_eq!(nodes, vec![NodeId(2)]);
+                }
+                Some(Fault::Corrupt {
+                    target,
+                    nodes,
+                    seed,
+                }) => {
+                    assert!(FaultSpec::CORRUPT_TARGETS.contains(&target), "{target}");
+                    assert!(nodes.len() <= 2, "{nodes:?}");
+                    seeds.insert(seed);
+                }
+                other => panic!("not in the mix: {other:?}"),
+            }
+        }
+        assert!(seeds.len() > 1, "each corruption draws its own seed");
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use nemesis::{Network, NetworkOptions, NodeId, NodeSpec, ProcessTable, Readiness, Supervisor};
+use nemesis::{
+    Disks, Network, NetworkOptions, NodeId, NodeSpec, ProcessTable, Readiness, Supervisor,
+};
 use results::RunDir;
 use serde::Serialize;
 
@@ -32,6 +34,10 @@ pub struct NodeRecord {
     pub log: PathBuf,
     /// Its data directory.
     pub data_dir: PathBuf,
+    /// In runs with disk faults: the backing directory of the lazy file
+    /// system mounted on `data_dir` (what the node synced).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk: Option<PathBuf>,
 }
 
 /// A cluster ready to start: its processes, its network, its addresses.
@@ -44,6 +50,59 @@ pub struct Cluster {
     pub client_addrs: Vec<SocketAddr>,
     /// What `test.json` says of each node.
     pub nodes: Vec<NodeRecord>,
+    /// The nodes' lazy disks, in runs with disk faults.
+    pub disks: Option<Arc<Disks>>,
+}
+
+impl Cluster {
+    /// Kills every node, closes the proxies and unmounts every disk (the
+    /// backing directories stay, for `--keep-data`).
+    pub fn teardown(&self) {
+        self.supervisor.teardown();
+        self.network.shutdown();
+        if let Some(disks) = &self.disks {
+            for error in disks.unmount_all() {
+                eprintln!("faultline: warning: {error}");
+            }
+        }
+    }
+}
+
+/// The backing directory of node `id`'s lazy disk: next to its data
+/// directory, so that `--keep-data` keeps it and cleanup removes it.
+fn disk_dir(run: &RunDir, id: &str) -> PathBuf {
+    let data = run.data_dir(id);
+    data.with_file_name(format!("{id}.disk"))
+}
+
+/// `ENOTCONN` on Linux: what a FUSE mount whose server died answers.
+const ENOTCONN: i32 = 107;
+
+/// Unmounts lazyfs mounts under the store left by runs that died without
+/// unmounting (their FUSE server is gone: the mount answers "not
+/// connected"). Live mounts of another run on the same store are left alone.
+///
+/// # Errors
+/// A stale mount that cannot be removed, naming the command that removes it.
+pub fn cleanup_stale_mounts(store: &std::path::Path) -> Result<()> {
+    let mounts = lazyfs::lazyfs_mounts_under(store).context("cannot list lazyfs mounts")?;
+    for mount in mounts {
+        let dead = matches!(
+            std::fs::metadata(&mount.mountpoint),
+            Err(err) if err.raw_os_error() == Some(ENOTCONN)
+        );
+        if dead {
+            let removed = lazyfs::cleanup_stale_mounts(&mount.mountpoint)
+                .context("a stale lazyfs mount of an earlier run is in the way")?;
+            for path in removed {
+                eprintln!(
+                    "faultline: removed a stale lazyfs mount of an earlier run: {}",
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `count` distinct free ports on 127.0.0.1, held (bound) until the caller
@@ -180,14 +239,35 @@ pub async fn build(plan: &Plan, run: &RunDir, token: &str) -> Result<Cluster> {
             peer_listen_addr: peer_listen[i],
             log,
             data_dir,
+            disk: None,
         });
     }
+    let disks = if plan.mix.needs_disk() {
+        let mut dirs = Vec::with_capacity(n);
+        for record in &mut records {
+            let backing = std::path::absolute(disk_dir(run, &record.id))
+                .context("cannot make the disk directory path absolute")?;
+            record.disk = Some(backing.clone());
+            dirs.push((backing, record.data_dir.clone()));
+        }
+        let corruptible = spec
+            .disk
+            .as_ref()
+            .map(|disk| disk.corruptible.clone())
+            .unwrap_or_default();
+        Some(Arc::new(
+            Disks::mount(dirs, corruptible).context("cannot mount the nodes' lazy disks")?,
+        ))
+    } else {
+        None
+    };
     let supervisor = Arc::new(Supervisor::with_process_table(specs, table));
     Ok(Cluster {
         supervisor,
         network,
         client_addrs: client_addrs.to_vec(),
         nodes: records,
+        disks,
     })
 }
 

@@ -142,6 +142,9 @@ async fn drive(
     let token = format!("faultline-{seed}-{}", std::process::id());
     let setup_started = Instant::now();
     let mut attempt = 1;
+    if plan.mix.needs_disk() {
+        cluster::cleanup_stale_mounts(plan.store.root())?;
+    }
     let cluster = loop {
         let cluster = cluster::build(plan, run, &token).await?;
         record.set_nodes(&cluster.nodes, &plan.faultline);
@@ -152,8 +155,7 @@ async fn drive(
         match cluster.supervisor.start_all().await {
             Ok(()) => break cluster,
             Err(err) => {
-                cluster.supervisor.teardown();
-                cluster.network.shutdown();
+                cluster.teardown();
                 // Free ports are found by binding port 0 and letting go; another
                 // socket may take one before the node binds it. Start afresh
                 // on new ports (and empty data directories), a few times.
@@ -198,9 +200,8 @@ async fn drive(
             outcome
         }
     };
-    // Whatever happened: no node outlives the run.
-    cluster.supervisor.teardown();
-    cluster.network.shutdown();
+    // Whatever happened: no node outlives the run, no disk stays mounted.
+    cluster.teardown();
     result
 }
 
@@ -276,13 +277,17 @@ async fn drive_cluster<C: Client>(
     ));
 
     let nemesis_task = {
-        let mut nemesis = Nemesis::new(
+        let nemesis = Nemesis::new(
             Arc::clone(&cluster.supervisor),
             Arc::clone(&cluster.network),
             Schedule::new(plan.mix.clone(), plan.nodes, seed ^ NEMESIS_SALT),
             epoch,
         )
         .with_observer(Arc::new(ClientObserver(Arc::clone(&client))));
+        let mut nemesis = match &cluster.disks {
+            Some(disks) => nemesis.with_disks(Arc::clone(disks)),
+            None => nemesis,
+        };
         let history = Arc::clone(&history);
         let faults = Arc::clone(&faults);
         let client = Arc::clone(&client);

@@ -103,6 +103,28 @@ impl Plan {
                 args.nodes
             );
         }
+        if mix.needs_disk() {
+            let Some(disk) = &target.disk else {
+                bail!(
+                    "--nemesis {:?}: power, powercycle and corrupt need a `[disk]` table in the \
+                     target spec {} (docs/targets.md)",
+                    args.nemesis,
+                    target.name
+                );
+            };
+            let corrupts = mix
+                .0
+                .iter()
+                .any(|fault| matches!(fault, nemesis::FaultSpec::Corrupt(_)));
+            if corrupts && disk.corruptible.is_empty() {
+                bail!(
+                    "--nemesis {:?}: corrupt needs `disk.corruptible` in the target spec {} \
+                     (the files it may damage)",
+                    args.nemesis,
+                    target.name
+                );
+            }
+        }
         if args.concurrency == 0 {
             bail!("--concurrency must be at least 1");
         }

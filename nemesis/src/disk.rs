@@ -1,0 +1,351 @@
+//! Per-node lazy disks for `power`, `powercycle` and `corrupt`: the node's
+//! data directory is a lazyfs mount (docs/disk.md) of a backing directory,
+//! which holds exactly what the node synced.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use lazyfs::{LazyFs, Mount, Options};
+use serde::{Deserialize, Serialize};
+
+use crate::rng::Rng;
+use crate::{Error, NodeId, Result};
+
+/// What a power loss dropped on one node's disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskLoss {
+    /// Files that had unsynced writes.
+    pub files: usize,
+    /// Unsynced bytes dropped.
+    pub bytes: u64,
+}
+
+/// How `corrupt` damaged a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CorruptKind {
+    /// One bit flipped: `length` is 1 (the byte at `offset`).
+    Bitflip,
+    /// `length` bytes cut off the end: the file now ends at `offset`.
+    Truncate,
+}
+
+/// One corrupted file, as the `corrupt` history event describes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Corruption {
+    /// The node whose disk was damaged.
+    pub node: NodeId,
+    /// The file, relative to the node's data directory.
+    pub path: String,
+    /// The byte flipped, or the new end of the file.
+    pub offset: u64,
+    /// Bytes touched: 1 for a bit flip, the bytes cut for a truncation.
+    pub length: u64,
+    /// `bitflip` or `truncate`.
+    pub kind: CorruptKind,
+}
+
+struct Disk {
+    backing: PathBuf,
+    mountpoint: PathBuf,
+    mount: Mutex<Option<Mount>>,
+}
+
+/// One lazyfs mount per node, mounted on the node's data directory.
+/// Dropping it unmounts every disk; a `kill -9` of the harness unmounts
+/// them too (lazyfs mounts with fusermount3's auto_unmount).
+pub struct Disks {
+    disks: Vec<Disk>,
+    corruptible: Vec<String>,
+}
+
+impl std::fmt::Debug for Disks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Disks")
+            .field("nodes", &self.disks.len())
+            .field("corruptible", &self.corruptible)
+            .finish()
+    }
+}
+
+fn disk_error(node: NodeId, detail: impl std::fmt::Display) -> Error {
+    Error::Disk {
+        node,
+        detail: detail.to_string(),
+    }
+}
+
+impl Disks {
+    /// Mounts, for node i, `dirs[i].0` (the backing directory) on
+    /// `dirs[i].1` (its data directory), creating both. `corruptible`:
+    /// globs (`*` and `?` within one path segment) of the files, relative
+    /// to the data directory, that `corrupt` may damage.
+    ///
+    /// # Errors
+    /// `Disk` naming the node and the directory that could not be made or
+    /// mounted (the disks mounted so far are unmounted).
+    pub fn mount(dirs: Vec<(PathBuf, PathBuf)>, corruptible: Vec<String>) -> Result<Self> {
+        let mut disks = Vec::with_capacity(dirs.len());
+        for (i, (backing, mountpoint)) in dirs.into_iter().enumerate() {
+            let node = NodeId(i);
+            for dir in [&backing, &mountpoint] {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    disk_error(node, format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+            let mount = LazyFs::mount(&backing, &mountpoint, Options::default())
+                .map_err(|e| disk_error(node, e))?;
+            disks.push(Disk {
+                backing,
+                mountpoint,
+                mount: Mutex::new(Some(mount)),
+            });
+        }
+        Ok(Self { disks, corruptible })
+    }
+
+    fn disk(&self, node: NodeId) -> Result<&Disk> {
+        self.disks.get(node.index()).ok_or(Error::UnknownNode {
+            node,
+            nodes: self.disks.len(),
+        })
+    }
+
+    /// The node's backing directory: its durable state.
+    ///
+    /// # Errors
+    /// `UnknownNode`.
+    pub fn backing(&self, node: NodeId) -> Result<&Path> {
+        Ok(&self.disk(node)?.backing)
+    }
+
+    /// Drops every write the node did not sync. Call it after the node was
+    /// SIGKILLed.
+    ///
+    /// # Errors
+    /// `Disk` when the disk is unmounted or lazyfs fails.
+    pub fn power_loss(&self, node: NodeId) -> Result<DiskLoss> {
+        let disk = self.disk(node)?;
+        let guard = disk.mount.lock().unwrap_or_else(|p| p.into_inner());
+        let mount = guard
+            .as_ref()
+            .ok_or_else(|| disk_error(node, "not mounted"))?;
+        let report = mount.power_loss().map_err(|e| disk_error(node, e))?;
+        Ok(DiskLoss {
+            files: report.files,
+            bytes: report.bytes,
+        })
+    }
+
+    /// Damages the durable copy of the newest non-empty corruptible file of
+    /// a stopped node, seeded: a bit flip at a random offset or a random
+    /// number of bytes (1 to all) cut off the end. What the node wrote and
+    /// did not sync is flushed first (as a clean shutdown would), so that
+    /// the damage is the only fault.
+    ///
+    /// # Errors
+    /// `Disk` when no corruptible file exists yet, or a file cannot be
+    /// read or written.
+    pub fn corrupt(&self, node: NodeId, seed: u64) -> Result<Corruption> {
+        let disk = self.disk(node)?;
+        let guard = disk.mount.lock().unwrap_or_else(|p| p.into_inner());
+        let mount = guard
+            .as_ref()
+            .ok_or_else(|| disk_error(node, "not mounted"))?;
+        sync_tree(&disk.mountpoint).map_err(|e| disk_error(node, e))?;
+        let mut files = Vec::new();
+        list_files(&disk.backing, Path::new(""), &mut files).map_err(|e| disk_error(node, e))?;
+        let newest = files
+            .into_iter()
+            .filter(|(rel, len, _)| *len > 0 && self.is_corruptible(rel))
+            .max_by(|a, b| a.2.cmp(&b.2).then_with(|| b.0.cmp(&a.0)));
+        let Some((rel, len, _)) = newest else {
+            return Err(disk_error(
+                node,
+                format!(
+                    "no non-empty file matching {:?} in {}",
+                    self.corruptible,
+                    disk.backing.display()
+                ),
+            ));
+        };
+        let path = disk.backing.join(&rel);
+        let mut rng = Rng::new(seed);
+        let corruption = damage(&path, len, &mut rng)
+            .map_err(|e| disk_error(node, format!("{}: {e}", path.display())))?;
+        // The kernel may cache the old bytes or size: make it forget
+        // (nothing is held any more, so nothing is dropped).
+        mount.power_loss().map_err(|e| disk_error(node, e))?;
+        let (offset, length, kind) = corruption;
+        Ok(Corruption {
+            node,
+            path: rel,
+            offset,
+            length,
+            kind,
+        })
+    }
+
+    fn is_corruptible(&self, rel: &str) -> bool {
+        self.corruptible.iter().any(|glob| glob_match(glob, rel))
+    }
+
+    /// Unmounts every disk; returns what went wrong (each naming the
+    /// command that removes the mount by hand).
+    pub fn unmount_all(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        for disk in &self.disks {
+            let mount = disk.mount.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(mount) = mount {
+                if let Err(e) = mount.unmount() {
+                    errors.push(e.to_string());
+                }
+            }
+        }
+        errors
+    }
+}
+
+impl Drop for Disks {
+    fn drop(&mut self) {
+        let _ = self.unmount_all();
+    }
+}
+
+/// Flips a bit or truncates; returns (offset, length, kind).
+fn damage(path: &Path, len: u64, rng: &mut Rng) -> std::io::Result<(u64, u64, CorruptKind)> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
+    let below = |rng: &mut Rng, bound: u64| rng.next_u64() % bound.max(1);
+    let result = if rng.below(2) == 0 {
+        let offset = below(rng, len);
+        let bit = rng.below(8);
+        let mut byte = [0u8];
+        file.read_exact_at(&mut byte, offset)?;
+        byte[0] ^= 1 << bit;
+        file.write_all_at(&byte, offset)?;
+        (offset, 1, CorruptKind::Bitflip)
+    } else {
+        let cut = 1 + below(rng, len);
+        file.set_len(len - cut)?;
+        (len - cut, cut, CorruptKind::Truncate)
+    };
+    file.sync_all()?;
+    Ok(result)
+}
+
+/// fsyncs every regular file under `dir` (through the mount).
+fn sync_tree(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            sync_tree(&entry.path())?;
+        } else if kind.is_file() {
+            std::fs::File::open(entry.path())?.sync_all()?;
+        }
+    }
+    Ok(())
+}
+
+/// Regular files under `root/rel`: (path relative to root, length, mtime).
+fn list_files(
+    root: &Path,
+    rel: &Path,
+    out: &mut Vec<(String, u64, SystemTime)>,
+) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(root.join(rel))? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let child = rel.join(entry.file_name());
+        if kind.is_dir() {
+            list_files(root, &child, out)?;
+        } else if kind.is_file() {
+            let meta = entry.metadata()?;
+            let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            out.push((child.to_string_lossy().into_owned(), meta.len(), modified));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `path` matches `glob`: `*` is any run and `?` any one
+/// character, never crossing a `/`; everything else matches itself.
+#[must_use]
+pub fn glob_match(glob: &str, path: &str) -> bool {
+    fn go(g: &[char], p: &[char]) -> bool {
+        match g.split_first() {
+            None => p.is_empty(),
+            Some(('*', rest)) => (0..=p.len())
+                .take_while(|&i| i == 0 || p[i - 1] != '/')
+                .any(|i| go(rest, &p[i..])),
+            Some(('?', rest)) => {
+                matches!(p.split_first(), Some((c, tail)) if *c != '/' && go(rest, tail))
+            }
+            Some((c, rest)) => {
+                matches!(p.split_first(), Some((d, tail)) if d == c && go(rest, tail))
+            }
+        }
+    }
+    let g: Vec<char> = glob.chars().collect();
+    let p: Vec<char> = path.chars().collect();
+    go(&g, &p)
+}
+
+/// Per node, what a `power` event dropped, keyed by node name.
+pub type Dropped = BTreeMap<NodeId, DiskLoss>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_within_one_path_segment() {
+        assert!(glob_match("raft.wal", "raft.wal"));
+        assert!(!glob_match("raft.wal", "raft.wal.tmp"));
+        assert!(glob_match("member/wal/*.wal", "member/wal/0000-0000.wal"));
+        assert!(!glob_match("member/*.wal", "member/wal/0.wal"));
+        assert!(glob_match("member/snap/db", "member/snap/db"));
+        assert!(glob_match("?.log", "a.log"));
+        assert!(!glob_match("*", "a/b"));
+    }
+
+    #[test]
+    fn damage_is_seeded_and_stays_inside_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut kinds = std::collections::BTreeSet::new();
+        for seed in 0..20 {
+            let path = dir.path().join(format!("f{seed}"));
+            let original = vec![0xaau8; 100];
+            std::fs::write(&path, &original).expect("write");
+            let (offset, length, kind) = damage(&path, 100, &mut Rng::new(seed)).expect("damage");
+            let after = std::fs::read(&path).expect("read");
+            match kind {
+                CorruptKind::Bitflip => {
+                    assert_eq!(length, 1);
+                    assert_eq!(after.len(), 100);
+                    let diff = after[offset as usize] ^ original[offset as usize];
+                    assert_eq!(diff.count_ones(), 1, "seed {seed}");
+                    let changed = after.iter().zip(&original).filter(|(a, b)| a != b).count();
+                    assert_eq!(changed, 1);
+                }
+                CorruptKind::Truncate => {
+                    assert!((1..=100).contains(&length));
+                    assert_eq!(after.len() as u64, offset);
+                    assert_eq!(offset + length, 100);
+                }
+            }
+            kinds.insert(format!("{kind:?}"));
+            let again = dir.path().join("again");
+            std::fs::write(&again, &original).expect("write");
+            let twice = damage(&again, 100, &mut Rng::new(seed)).expect("damage");
+            assert_eq!(twice, (offset, length, kind), "same seed, same damage");
+        }
+        assert_eq!(kinds.len(), 2, "both kinds come up in 20 seeds");
+    }
+}
