@@ -133,12 +133,22 @@ fn nemesis_help() -> String {
     let shapes = join(nemesis::Shape::ALL.iter().map(|s| s.as_str()).collect());
     let targets = join(nemesis::Victims::ALL.iter().map(|t| t.as_str()).collect());
     let faults = nemesis::FaultSpec::WORDS.join(", ");
+    let corrupt = join(
+        nemesis::FaultSpec::CORRUPT_TARGETS
+            .iter()
+            .map(|t| t.as_str())
+            .collect(),
+    );
     format!(
         "Faults, comma separated ({faults}), each optionally with a shape or target: \
          partition[:{shapes}], pause[:{targets}], kill[:...], stall[:...] (pause and cut off; \
          wakes up still cut off), crash[:...] (kill and restart at once), figure8 (the Raft \
-         paper's Figure 8, played by watching each node's term, role and commit index); \
-         `none` for no faults (docs/nemesis.md)"
+         paper's Figure 8, played by watching each node's term, role and commit index), \
+         power[:...] (SIGKILL at one instant and drop every unsynced write; restart at the \
+         heal), powercycle[:...] (the same, restarted at once), corrupt[:{corrupt}] (flip a \
+         bit in or cut the end off a stopped node's newest corruptible file, then restart \
+         it; power, powercycle and corrupt serve data directories from a lazy FUSE file \
+         system, docs/disk.md); `none` for no faults (docs/nemesis.md)"
     )
 }
 

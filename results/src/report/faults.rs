@@ -1,6 +1,6 @@
 //! Nemesis actions paired into fault intervals: a `partition` lasts until
 //! the next `heal`, a `pause` until a `resume` of one of its nodes, a
-//! `kill` until a `restart` of one of its nodes. The report shades them
+//! `kill` or a `power` until a `restart` of one of its nodes. The report shades them
 //! across the timeline and the plots.
 
 use serde::Serialize;
@@ -95,6 +95,29 @@ fn label(action: &NemesisAction) -> String {
         words.push_str(": ");
         words.push_str(&value.to_string());
     }
+    if let Some(dropped) = value.get("dropped").and_then(Value::as_object) {
+        // What each node lost: `n1 -4096 B in 1 file`.
+        let lost: Vec<String> = dropped
+            .iter()
+            .map(|(node, loss)| {
+                let bytes = loss.get("bytes").and_then(Value::as_u64).unwrap_or(0);
+                let files = loss.get("files").and_then(Value::as_u64).unwrap_or(0);
+                let plural = if files == 1 { "" } else { "s" };
+                format!("{node} {bytes} B in {files} file{plural}")
+            })
+            .collect();
+        words.push_str(&format!(" (unsynced lost: {})", lost.join(", ")));
+    }
+    if action.f == "corrupt" {
+        if let (Some(path), Some(kind)) = (
+            value.get("path").and_then(Value::as_str),
+            value.get("kind").and_then(Value::as_str),
+        ) {
+            let offset = value.get("offset").and_then(Value::as_u64).unwrap_or(0);
+            let length = value.get("length").and_then(Value::as_u64).unwrap_or(0);
+            words.push_str(&format!(" ({kind} {path} at {offset}, {length} B)"));
+        }
+    }
     let errors = strings(value.get("errors").unwrap_or(&Value::Null));
     if !errors.is_empty() {
         words.push_str(&format!(" (errors: {})", errors.join("; ")));
@@ -129,9 +152,11 @@ pub fn bands(actions: &[NemesisAction]) -> Vec<FaultBand> {
         if let Some(fault) = undoes(&action.f) {
             let end = time_of(action, "end_ns");
             let mut closed = false;
+            // A restart also ends a power loss.
+            let undone = |kind: &str| kind == fault || (fault == "kill" && kind == "power");
             for band in out
                 .iter_mut()
-                .filter(|b| b.kind == fault && b.end.is_none())
+                .filter(|b| undone(&b.kind) && b.end.is_none())
             {
                 // A heal heals every link; a resume or restart undoes the
                 // faults on the nodes it names (all of them if it names none).
@@ -156,7 +181,7 @@ pub fn bands(actions: &[NemesisAction]) -> Vec<FaultBand> {
             continue;
         }
         let start = time_of(action, "start_ns");
-        let instant = !matches!(action.f.as_str(), "partition" | "pause" | "kill");
+        let instant = !matches!(action.f.as_str(), "partition" | "pause" | "kill" | "power");
         out.push(FaultBand {
             kind: action.f.clone(),
             start,
@@ -218,6 +243,39 @@ mod tests {
         assert_eq!((bands[1].start, bands[1].end), (19, Some(41)));
         assert_eq!(bands[2].end, None, "never resumed");
         assert_eq!(bands[2].label, "pause (one): n1");
+    }
+
+    #[test]
+    fn a_power_loss_lasts_until_the_restart_and_says_what_each_node_lost() {
+        let actions = [
+            action(
+                10,
+                "power",
+                json!({"f":"power","target":"all","nodes":["n1","n2"],"dropped":{"n1":{"files":1,"bytes":4096},"n2":{"files":2,"bytes":10}},"start_ns":9,"end_ns":10}),
+            ),
+            action(
+                30,
+                "restart",
+                json!({"nodes":["n1","n2"],"start_ns":29,"end_ns":31}),
+            ),
+            action(
+                40,
+                "corrupt",
+                json!({"f":"corrupt","target":"one","nodes":["n2"],"node":"n2","path":"raft.wal","offset":77,"length":1,"kind":"bitflip","start_ns":40,"end_ns":41}),
+            ),
+        ];
+        let bands = bands(&actions);
+        assert_eq!(bands.len(), 2);
+        assert_eq!((bands[0].start, bands[0].end), (9, Some(31)));
+        assert_eq!(
+            bands[0].label,
+            "power (all): n1 n2 (unsynced lost: n1 4096 B in 1 file, n2 10 B in 2 files)"
+        );
+        assert_eq!(bands[1].end, Some(41), "a corruption is an instant");
+        assert_eq!(
+            bands[1].label,
+            "corrupt (one): n2 (bitflip raft.wal at 77, 1 B)"
+        );
     }
 
     #[test]

@@ -142,7 +142,7 @@ fn log_windows(failures: &[Failure], bands: &[FaultBand]) -> Vec<Window> {
             let undo = match band.kind.as_str() {
                 "partition" => "heal",
                 "pause" => "resume",
-                "kill" => "restart",
+                "kill" | "power" => "restart",
                 _ => "end",
             };
             windows.push(Window {

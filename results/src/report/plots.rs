@@ -36,6 +36,8 @@ pub fn band_colour(kind: &str) -> &'static str {
         "partition" => "#e45756",
         "pause" => "#8e6cc0",
         "kill" => "#5a5a5a",
+        "power" => "#1f1f1f",
+        "corrupt" => "#c0392b",
         _ => "#b07d48",
     }
 }

@@ -17,7 +17,7 @@
   var END = Math.max(data.end, 1);
   var COLOURS = ['#3b82c4', '#d6409f', '#f59e0b', '#9a9a9a'];
   var OUTCOME = ['ok', 'fail', 'info', 'no completion'];
-  var BAND_COLOURS = { partition: '#e45756', pause: '#8e6cc0', kill: '#5a5a5a' };
+  var BAND_COLOURS = { partition: '#e45756', pause: '#8e6cc0', kill: '#5a5a5a', power: '#1f1f1f', corrupt: '#c0392b' };
 
   // Columns as typed arrays; an op with no completion lasts to the end.
   var S = new Float64Array(N), E = new Float64Array(N), O = new Uint8Array(N);

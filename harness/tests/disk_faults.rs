@@ -1,0 +1,204 @@
+//! `faultline run` with disk faults end to end: 3-node raftkv clusters on
+//! 127.0.0.1 whose data directories are lazyfs mounts. Skipped (with one
+//! line saying why) where FUSE cannot be mounted, unless `CI` is set.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Whether FUSE mounts can work here; prints why not (or panics under `CI`).
+fn fuse_usable(name: &str) -> bool {
+    let why = if !Path::new("/dev/fuse").exists() {
+        "/dev/fuse is missing"
+    } else if !Path::new("/usr/bin/fusermount3").exists() && !Path::new("/bin/fusermount3").exists()
+    {
+        "fusermount3 is missing"
+    } else {
+        return true;
+    };
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{name}: FUSE is required when CI is set: {why}"
+    );
+    let line = format!("skipped {name}: {why}\n");
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+    false
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    dir: Option<PathBuf>,
+}
+
+impl Run {
+    fn explain(&self) -> String {
+        format!(
+            "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+
+    fn nemesis_events(&self, f: &str) -> Vec<Value> {
+        let dir = self.dir.as_ref().expect("the run made a directory");
+        let text = std::fs::read_to_string(dir.join("history.jsonl")).expect("history.jsonl");
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|event| event["process"] == "nemesis" && event["f"] == f)
+            .map(|event| event["value"].clone())
+            .collect()
+    }
+}
+
+fn run(store: &Path, args: &[&str]) -> Run {
+    let output = Command::cargo_bin("faultline")
+        .expect("the faultline binary is built")
+        .timeout(RUN_TIMEOUT)
+        .arg("run")
+        .arg("--store")
+        .arg(store)
+        .arg("--quiet")
+        .args(args)
+        .output()
+        .expect("faultline runs");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        dir: std::fs::canonicalize(store.join("latest")).ok(),
+    }
+}
+
+/// Every lazyfs mount point under `dir` (none may outlive a run).
+fn mounts_under(dir: &Path) -> Vec<String> {
+    let dir = dir.canonicalize().expect("the store exists");
+    let info = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    info.lines()
+        .filter(|line| line.contains("faultline-lazyfs"))
+        .filter_map(|line| line.split(' ').nth(4).map(str::to_owned))
+        .filter(|point| point.starts_with(&*dir.to_string_lossy()))
+        .collect()
+}
+
+/// Two power losses of every node in 10 s of appends.
+const POWER_ALL: &[&str] = &[
+    "--workload",
+    "append",
+    "--nemesis",
+    "power:all",
+    "--time-limit",
+    "10s",
+    "--nemesis-interval",
+    "3s",
+    "--seed",
+    "1",
+];
+
+#[test]
+fn power_loss_of_every_node_finds_the_writes_lazy_fsync_acknowledged_before_syncing() {
+    if !fuse_usable(
+        "power_loss_of_every_node_finds_the_writes_lazy_fsync_acknowledged_before_syncing",
+    ) {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let mut args = POWER_ALL.to_vec();
+    args.extend(["--node-args", "--bug lazy-fsync"]);
+    let run = run(store.path(), &args);
+    assert_eq!(run.code, Some(1), "{}", run.explain());
+    assert!(run.stdout.contains("lost-write"), "{}", run.explain());
+    let power = run.nemesis_events("power");
+    assert!(!power.is_empty(), "{}", run.explain());
+    let dropped: u64 = power
+        .iter()
+        .flat_map(|event| event["dropped"].as_object().cloned().unwrap_or_default())
+        .map(|(_, loss)| loss["bytes"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(dropped > 0, "the bug leaves writes unsynced: {power:?}");
+    assert!(mounts_under(store.path()).is_empty());
+}
+
+#[test]
+fn power_loss_of_every_node_keeps_every_acknowledged_write_of_a_correct_node() {
+    if !fuse_usable("power_loss_of_every_node_keeps_every_acknowledged_write_of_a_correct_node") {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let run = run(store.path(), POWER_ALL);
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    let power = run.nemesis_events("power");
+    assert!(!power.is_empty(), "{}", run.explain());
+    for event in &power {
+        assert_eq!(event["nodes"].as_array().map(Vec::len), Some(3), "{event}");
+    }
+    assert_eq!(run.nemesis_events("restart").len(), power.len());
+    assert!(mounts_under(store.path()).is_empty());
+}
+
+#[test]
+fn corrupt_damages_the_wal_of_one_stopped_node_and_the_rest_decide_the_run() {
+    if !fuse_usable("corrupt_damages_the_wal_of_one_stopped_node_and_the_rest_decide_the_run") {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let run = run(
+        store.path(),
+        &[
+            "--workload",
+            "register",
+            "--nemesis",
+            "corrupt:one",
+            "--time-limit",
+            "6s",
+            "--nemesis-interval",
+            "2s",
+            "--seed",
+            "3",
+            "--keep-data",
+        ],
+    );
+    let corrupt = run.nemesis_events("corrupt");
+    assert!(!corrupt.is_empty(), "{}", run.explain());
+    for event in &corrupt {
+        assert_eq!(event["path"], "raft.wal", "{event}");
+        assert!(
+            event["kind"] == "bitflip" || event["kind"] == "truncate",
+            "{event}"
+        );
+        assert!(event["length"].as_u64().unwrap_or(0) >= 1, "{event}");
+    }
+    // A majority kept its data: the run is decided, never unknown or an error.
+    assert!(matches!(run.code, Some(0 | 1)), "{}", run.explain());
+    let dir = run.dir.as_ref().expect("a run directory");
+    let node = corrupt[0]["node"].as_str().expect("a node");
+    assert!(
+        dir.join("data")
+            .join(format!("{node}.disk"))
+            .join("raft.wal")
+            .is_file(),
+        "--keep-data keeps the backing directory, damage included"
+    );
+    assert!(mounts_under(store.path()).is_empty());
+}
+
+#[test]
+fn disk_faults_on_a_target_without_a_disk_table_are_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("nodisk.toml");
+    std::fs::write(
+        &spec,
+        "name = \"nodisk\"\nprotocol = \"raftkv\"\nprogram = \"{faultline}\"\n\
+         args = [\"raftkv\", \"--id\", \"{num}\", \"--data-dir\", \"{data_dir}\"]\n",
+    )
+    .unwrap();
+    let spec = spec.to_string_lossy().into_owned();
+    let run = run(dir.path(), &["--target", &spec, "--nemesis", "kill,power"]);
+    assert_ne!(run.code, Some(0), "{}", run.explain());
+    assert!(run.stderr.contains("[disk]"), "{}", run.explain());
+    assert!(run.dir.is_none(), "no run directory: {}", run.explain());
+}
