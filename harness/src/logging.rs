@@ -26,9 +26,11 @@ static LAST: Mutex<(Vec<u8>, u64)> = Mutex::new((Vec::new(), 0));
 pub fn filter(verbose: u8, rust_log: Option<&str>) -> String {
     match rust_log.map(str::trim).filter(|text| !text.is_empty()) {
         Some(text) => text.to_owned(),
+        // fuser warns of every operation lazyfs leaves unimplemented
+        // (getxattr on each exec): noise unless asked for with -vv.
         None => match verbose {
-            0 => "warn",
-            1 => "info",
+            0 => "warn,fuser=error",
+            1 => "info,fuser=error",
             2 => "debug",
             _ => "trace",
         }
@@ -139,8 +141,8 @@ mod tests {
 
     #[test]
     fn warnings_by_default_and_more_with_each_v() {
-        assert_eq!(filter(0, None), "warn");
-        assert_eq!(filter(1, None), "info");
+        assert_eq!(filter(0, None), "warn,fuser=error");
+        assert_eq!(filter(1, None), "info,fuser=error");
         assert_eq!(filter(2, None), "debug");
         assert_eq!(filter(5, None), "trace");
     }
@@ -149,6 +151,6 @@ mod tests {
     fn rust_log_takes_precedence_unless_empty() {
         assert_eq!(filter(0, Some("nemesis=debug")), "nemesis=debug");
         assert_eq!(filter(2, Some("error")), "error");
-        assert_eq!(filter(1, Some("  ")), "info");
+        assert_eq!(filter(1, Some("  ")), "info,fuser=error");
     }
 }

@@ -367,10 +367,14 @@ impl Nemesis {
     ) -> (NemesisEvent, Vec<NodeId>) {
         let mut event = NemesisEvent::new(Action::Corrupt, self.now_ns());
         event.target = Some(target);
-        if let Err(error) = self.supervisor.kill(node).await {
-            event.errors.push(error.to_string());
-            event.end_ns = self.now_ns();
-            return (event, Vec::new());
+        // A node that refused to start after an earlier corruption is
+        // already stopped: damage it again and try to start it.
+        if self.supervisor.is_alive(node) {
+            if let Err(error) = self.supervisor.kill(node).await {
+                event.errors.push(error.to_string());
+                event.end_ns = self.now_ns();
+                return (event, Vec::new());
+            }
         }
         event.nodes.push(node);
         let seed = seed ^ (node.index() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
