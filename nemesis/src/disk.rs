@@ -154,14 +154,16 @@ impl Disks {
         let mount = guard
             .as_ref()
             .ok_or_else(|| disk_error(node, "not mounted"))?;
-        sync_tree(&disk.mountpoint).map_err(|e| disk_error(node, e))?;
+        // Newest as the node last saw its files (through the mount, before
+        // the flush, which would touch them in directory order).
         let mut files = Vec::new();
-        list_files(&disk.backing, Path::new(""), &mut files).map_err(|e| disk_error(node, e))?;
+        list_files(&disk.mountpoint, Path::new(""), &mut files).map_err(|e| disk_error(node, e))?;
+        sync_tree(&disk.mountpoint).map_err(|e| disk_error(node, e))?;
         let newest = files
             .into_iter()
             .filter(|(rel, len, _)| *len > 0 && self.is_corruptible(rel))
             .max_by(|a, b| a.2.cmp(&b.2).then_with(|| b.0.cmp(&a.0)));
-        let Some((rel, len, _)) = newest else {
+        let Some((rel, _, _)) = newest else {
             return Err(disk_error(
                 node,
                 format!(
@@ -172,6 +174,12 @@ impl Disks {
             ));
         };
         let path = disk.backing.join(&rel);
+        let len = std::fs::metadata(&path)
+            .map(|meta| meta.len())
+            .map_err(|e| disk_error(node, format!("{}: {e}", path.display())))?;
+        if len == 0 {
+            return Err(disk_error(node, format!("{} is empty", path.display())));
+        }
         let mut rng = Rng::new(seed);
         let corruption = damage(&path, len, &mut rng)
             .map_err(|e| disk_error(node, format!("{}: {e}", path.display())))?;
@@ -313,6 +321,93 @@ mod tests {
         assert!(glob_match("member/snap/db", "member/snap/db"));
         assert!(glob_match("?.log", "a.log"));
         assert!(!glob_match("*", "a/b"));
+    }
+
+    /// A mounted disk in a temporary directory, or None (with one line
+    /// saying why) where FUSE cannot mount; a failure when `CI` is set.
+    fn disks(name: &str, corruptible: &[&str]) -> Option<(tempfile::TempDir, Disks)> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let why = if std::path::Path::new("/dev/fuse").exists() {
+            let dirs = vec![(dir.path().join("n1.disk"), dir.path().join("n1"))];
+            let globs = corruptible.iter().map(|g| (*g).to_owned()).collect();
+            match Disks::mount(dirs, globs) {
+                Ok(disks) => return Some((dir, disks)),
+                Err(e) => e.to_string(),
+            }
+        } else {
+            "/dev/fuse is missing".to_owned()
+        };
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{name}: FUSE is required when CI is set: {why}"
+        );
+        let line = format!("skipped {name}: {why}\n");
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+        None
+    }
+
+    #[test]
+    fn a_power_loss_reports_and_drops_exactly_the_unsynced_bytes() {
+        let Some((dir, disks)) = disks(
+            "a_power_loss_reports_and_drops_exactly_the_unsynced_bytes",
+            &[],
+        ) else {
+            return;
+        };
+        let file = dir.path().join("n1").join("log");
+        std::fs::write(&file, b"synced").expect("write");
+        std::fs::File::open(&file)
+            .and_then(|f| f.sync_all())
+            .expect("sync");
+        let mut append = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .expect("open");
+        std::io::Write::write_all(&mut append, b" and not").expect("append");
+        drop(append);
+        let loss = disks.power_loss(NodeId(0)).expect("power loss");
+        assert_eq!(loss, DiskLoss { files: 1, bytes: 8 });
+        assert_eq!(std::fs::read(&file).expect("read"), b"synced");
+        assert!(disks.unmount_all().is_empty());
+    }
+
+    #[test]
+    fn corrupt_damages_the_newest_matching_file_and_the_mount_shows_the_damage() {
+        let Some((dir, disks)) = disks(
+            "corrupt_damages_the_newest_matching_file_and_the_mount_shows_the_damage",
+            &["wal/*.wal"],
+        ) else {
+            return;
+        };
+        let data = dir.path().join("n1");
+        std::fs::create_dir(data.join("wal")).expect("mkdir");
+        std::fs::write(data.join("wal/1.wal"), vec![7u8; 64]).expect("write");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // Newest, but unsynced: flushed before the damage.
+        std::fs::write(data.join("wal/2.wal"), vec![7u8; 64]).expect("write");
+        std::fs::write(data.join("other"), vec![7u8; 64]).expect("write");
+        let corruption = disks.corrupt(NodeId(0), 5).expect("corrupt");
+        assert_eq!(corruption.path, "wal/2.wal");
+        let seen = std::fs::read(data.join("wal/2.wal")).expect("read");
+        let durable = std::fs::read(dir.path().join("n1.disk/wal/2.wal")).expect("read");
+        assert_eq!(seen, durable, "the mount shows the durable, damaged copy");
+        match corruption.kind {
+            CorruptKind::Bitflip => {
+                assert_eq!(seen.len(), 64);
+                assert_ne!(seen[corruption.offset as usize], 7);
+            }
+            CorruptKind::Truncate => assert_eq!(seen.len() as u64, corruption.offset),
+        }
+        assert_eq!(
+            std::fs::read(data.join("wal/1.wal")).expect("read"),
+            vec![7u8; 64]
+        );
+        let none = Disks::corrupt(&disks, NodeId(0), 5);
+        assert!(
+            none.is_ok(),
+            "the older file or the rest of this one is still there"
+        );
+        assert!(disks.unmount_all().is_empty());
     }
 
     #[test]
