@@ -111,7 +111,7 @@ impl Edn {
         }
     }
 
-    /// The value printed as EDN, cut after [`QUOTE_CHARS`] characters (with
+    /// The value printed as EDN, cut after 120 characters (with
     /// `...`): what an error message shows of a value, however large.
     pub fn shown(&self) -> String {
         let mut out = Limited {
