@@ -450,3 +450,17 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_big_integer_where_a_model_needs_arithmetic_is_a_clear_error() {
+    for big in ["123456789012345678901234567890N", "18446744073709551615"] {
+        let text = format!(
+            "[{{:process 0, :type :invoke, :f :add, :value 1}}\n {{:process 0, :type :ok, :f :add, :value 1}}\n {{:process 0, :type :invoke, :f :add, :value {big}}}\n {{:process 0, :type :ok, :f :add, :value {big}}}]"
+        );
+        let (history, _) = format::read(&text, "c.edn", None).unwrap();
+        let options = CheckOptions::new(checker::ModelKind::Counter);
+        let err = check(&history, &options, "c.edn").unwrap_err().to_string();
+        assert!(err.starts_with("c.edn:3: "), "{err}");
+        assert!(err.contains("takes an integer"), "{err}");
+    }
+}
