@@ -10,7 +10,8 @@
 //! - [`check`]: splits a history by key, searches every key on all cores and
 //!   explains violations.
 //! - [`witness`]: verifies a witness order independently of the search.
-//! - [`gen`]: synthetic histories from a simulated object, for tests and benchmarks.
+//! - [`synth`]: synthetic histories from a simulated object, linearizable or
+//!   with one anomaly injected, in every format the readers take.
 //! - [`anomaly`]: named anomalies (lost write, rollback, divergence, ...) and
 //!   the report the checks below return.
 //! - [`append`]: the list-append check: appends are never lost or rolled back,
@@ -27,7 +28,6 @@ pub mod check;
 mod elements;
 mod error;
 pub mod format;
-pub mod gen;
 pub mod history;
 mod lines;
 pub mod model;
@@ -38,6 +38,7 @@ pub mod raftlog;
 pub mod revision;
 pub mod search;
 pub mod set_check;
+pub mod synth;
 mod values;
 pub mod witness;
 

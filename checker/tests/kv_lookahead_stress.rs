@@ -4,7 +4,7 @@
 
 mod common;
 
-use checker::gen::Rng;
+use checker::synth::Rng;
 use checker::{check, oracle, CheckOptions, History, ModelKind, Outcome, Verdict};
 use serde_json::{json, Value};
 

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use checker::gen::Rng;
+use checker::synth::Rng;
 use checker::{Op, Outcome};
 use serde_json::Value;
 
