@@ -99,3 +99,65 @@ pub fn run(args: GenArgs) -> Result<u8> {
     out.flush()?;
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn gen_args(args: &[&str]) -> GenArgs {
+        let cli = Cli::try_parse_from(["faultline", "gen"].iter().chain(args)).unwrap();
+        match cli.command {
+            Command::Gen(args) => args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bare_anomaly_flag_means_never_written() {
+        assert_eq!(
+            gen_args(&["--anomaly", "--seed", "4"]).anomaly,
+            Some(AnomalyArg::NeverWritten)
+        );
+        assert_eq!(
+            gen_args(&["--anomaly", "stale-read"]).anomaly,
+            Some(AnomalyArg::StaleRead)
+        );
+        assert_eq!(gen_args(&[]).anomaly, None);
+    }
+
+    #[test]
+    fn every_anomaly_and_format_name_parses_to_the_checkers_own() {
+        for anomaly in Anomaly::ALL {
+            let arg = gen_args(&["--anomaly", anomaly.name()]).anomaly.unwrap();
+            assert_eq!(Anomaly::from(arg), anomaly);
+        }
+        for format in Format::ALL {
+            let arg = gen_args(&["--format", format.name()]).format;
+            assert_eq!(Format::from(arg), format);
+        }
+    }
+
+    #[test]
+    fn a_format_that_cannot_hold_the_history_is_refused_before_any_file_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("h.log");
+        let mut args = gen_args(&["--model", "cas-register", "--format", "porcupine-etcd"]);
+        args.output = Some(out.clone());
+        let err = run(args).unwrap_err().to_string();
+        assert!(err.contains("--keys 1"), "{err}");
+        assert!(!out.exists());
+    }
+
+    #[test]
+    fn an_anomaly_for_another_model_is_refused() {
+        let args = gen_args(&["--model", "counter", "--anomaly", "lost-write"]);
+        let err = run(args).unwrap_err().to_string();
+        assert!(
+            err.contains("lost-write") && err.contains("counter"),
+            "{err}"
+        );
+    }
+}
