@@ -94,11 +94,13 @@ fn never_written(model: ModelKind, ops: &mut [SimOp], rng: &mut Rng) -> bool {
     true
 }
 
-/// Picks a read R, an ok write W2 acknowledged before R was invoked and, if
-/// there is one, an ok write W1 acknowledged before W2 was invoked; gives W1
-/// a value no other op writes and returns (R, W1's value): R reading it is
-/// impossible, as W1 < W2 < R in every order. Without W1, R reads the
-/// initial value (`null`, or `""` for kv-append), which no op writes back.
+/// Picks, when the key has one, a chain of ok ops W1 < W2 < R (each
+/// acknowledged before the next was invoked): W1 a write (or put), W2 a
+/// write (or put or append), R a read. Gives W1 a value no other op writes
+/// and returns (R, W1's value): R reading it is impossible, as W1 < W2 < R
+/// in every order. A key with no such chain but an ok write acknowledged
+/// before an ok read was invoked gets that read returning the initial value
+/// (`null`, or `""` for kv-append), which no op writes back.
 fn stale_read(
     model: ModelKind,
     ops: &mut [SimOp],
@@ -121,23 +123,34 @@ fn stale_read(
     let reads: Vec<usize> = (0..ops.len())
         .filter(|&i| ok(&ops[i]) && is_read(&ops[i]))
         .collect();
-    let after = |w: usize, r: usize| precedes(&ops[w], &ops[r]);
-    // (R, W2) with some W1 before W2.
-    let mut pairs: Vec<(usize, usize)> = Vec::new();
-    let mut fallback: Vec<(usize, usize)> = Vec::new();
-    for &r in &reads {
-        for &w2 in &overwrites {
-            if after(w2, r) {
-                fallback.push((r, w2));
-                if firsts.iter().any(|&w1| after(w1, w2)) {
-                    pairs.push((r, w2));
-                }
-            }
-        }
-    }
-    if let Some((r, w2)) = pick(&pairs, rng) {
-        let w1s: Vec<usize> = firsts.iter().copied().filter(|&w1| after(w1, w2)).collect();
-        let w1 = pick(&w1s, rng).expect("a pair has a first write");
+    // Linear in the key's ops: each choice keeps the candidates acknowledged
+    // before a point, found by the earliest acknowledgement among them.
+    let earliest = |ops: &[SimOp], set: &[usize]| set.iter().map(|&i| ops[i].complete).min();
+    let first_done = earliest(ops, &firsts).unwrap_or(u64::MAX);
+    let seconds: Vec<usize> = overwrites
+        .iter()
+        .copied()
+        .filter(|&w2| first_done < ops[w2].invoke)
+        .collect();
+    let second_done = earliest(ops, &seconds).unwrap_or(u64::MAX);
+    let stale: Vec<usize> = reads
+        .iter()
+        .copied()
+        .filter(|&r| second_done < ops[r].invoke)
+        .collect();
+    if let Some(r) = pick(&stale, rng) {
+        let w2s: Vec<usize> = seconds
+            .iter()
+            .copied()
+            .filter(|&w2| precedes(&ops[w2], &ops[r]))
+            .collect();
+        let w2 = pick(&w2s, rng).expect("the read follows a second write");
+        let w1s: Vec<usize> = firsts
+            .iter()
+            .copied()
+            .filter(|&w1| precedes(&ops[w1], &ops[w2]))
+            .collect();
+        let w1 = pick(&w1s, rng).expect("the second write follows a first");
         let value = if kv_append {
             // Put values are already unique ("x<n> ").
             ops[w1].input.clone()
@@ -148,7 +161,13 @@ fn stale_read(
         };
         return Some((r, value));
     }
-    let (r, _) = pick(&fallback, rng)?;
+    let any_done = earliest(ops, &overwrites).unwrap_or(u64::MAX);
+    let initial: Vec<usize> = reads
+        .iter()
+        .copied()
+        .filter(|&r| any_done < ops[r].invoke)
+        .collect();
+    let r = pick(&initial, rng)?;
     Some((r, if kv_append { json!("") } else { Value::Null }))
 }
 
@@ -158,9 +177,10 @@ fn lost_write(ops: &mut [SimOp], rng: &mut Rng) -> bool {
     let reads: Vec<usize> = (0..ops.len())
         .filter(|&i| ok(&ops[i]) && is_read(&ops[i]))
         .collect();
+    let last_invoke = reads.iter().map(|&r| ops[r].invoke).max();
     let writes: Vec<usize> = (0..ops.len())
         .filter(|&i| ok(&ops[i]) && !is_read(&ops[i]))
-        .filter(|&w| reads.iter().any(|&r| precedes(&ops[w], &ops[r])))
+        .filter(|&w| last_invoke.is_some_and(|invoke| ops[w].complete < invoke))
         .collect();
     let Some(w) = pick(&writes, rng) else {
         return false;
@@ -186,12 +206,14 @@ fn duplicate(ops: &mut [SimOp], rng: &mut Rng) -> bool {
         .map(|i| len(&ops[i]))
         .max()
         .unwrap_or(0);
+    let last_invoke = (0..ops.len())
+        .filter(|&i| ok(&ops[i]) && is_read(&ops[i]))
+        .map(|i| ops[i].invoke)
+        .max()
+        .unwrap_or(0);
     let reads: Vec<usize> = (0..ops.len())
         .filter(|&i| ok(&ops[i]) && is_read(&ops[i]) && longest > 0 && len(&ops[i]) == longest)
-        .filter(|&i| {
-            !ops.iter()
-                .any(|other| ok(other) && is_read(other) && precedes(&ops[i], other))
-        })
+        .filter(|&i| ops[i].complete > last_invoke)
         .collect();
     let Some(r) = pick(&reads, rng) else {
         return false;
