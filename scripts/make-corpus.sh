@@ -14,14 +14,10 @@ if [ -z "${FAULTLINE:-}" ]; then
 fi
 # One tab-separated line per entry: file, format, model, command, verdict.
 entries=$(awk -F' = ' '
-  /^\[\[entry\]\]/ { if (file != "") print file "\t" format "\t" model "\t" command "\t" verdict; file = "" }
-  $1 == "file" || $1 == "format" || $1 == "model" || $1 == "command" || $1 == "verdict" {
-    value = $2; gsub(/^"|"$/, "", value); v[$1] = value
-    if ($1 == "file") file = value; if ($1 == "format") format = value
-    if ($1 == "model") model = value; if ($1 == "command") command = value
-    if ($1 == "verdict") verdict = value
-  }
-  END { if (file != "") print file "\t" format "\t" model "\t" command "\t" verdict }
+  function flush() { if (f["file"] != "") print f["file"] "\t" f["format"] "\t" f["model"] "\t" f["command"] "\t" f["verdict"]; delete f }
+  /^\[\[entry\]\]/ { flush() }
+  $1 ~ /^(file|format|model|command|verdict)$/ { value = $2; gsub(/^"|"$/, "", value); f[$1] = value }
+  END { flush() }
 ' "$manifest")
 # Histories no entry names any more are removed.
 find "$dir" -type f ! -name manifest.toml -delete
