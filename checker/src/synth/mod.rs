@@ -29,7 +29,7 @@ pub enum Anomaly {
     /// A read returns a value that was overwritten before the read was
     /// invoked (register, cas-register, kv, kv-append): a write of a value
     /// only it writes, an acknowledged write invoked after it completed,
-    /// and then the read; or, when the key has no such pair, the initial
+    /// and then the read; or, when the key has no such chain, the initial
     /// value after an acknowledged write.
     StaleRead,
     /// An acknowledged add or append is missing from every read, and at
@@ -223,16 +223,16 @@ impl Default for GenOptions {
 
 /// One simulated op: its interval, the instant it takes effect (if it does),
 /// and, once [`apply_effects`] ran, its outcome.
-pub(super) struct SimOp {
-    pub(super) process: u64,
-    pub(super) f: &'static str,
-    pub(super) input: Value,
-    pub(super) invoke: u64,
-    pub(super) effect: Option<u64>,
-    pub(super) complete: u64,
-    pub(super) kind: EventType,
-    pub(super) output: Value,
-    pub(super) error: Option<&'static str>,
+struct SimOp {
+    process: u64,
+    f: &'static str,
+    input: Value,
+    invoke: u64,
+    effect: Option<u64>,
+    complete: u64,
+    kind: EventType,
+    output: Value,
+    error: Option<&'static str>,
 }
 
 /// Generates a history as events in real-time order, `index` 0, 1, 2 ...
@@ -456,7 +456,7 @@ fn random_input(options: &GenOptions, rng: &mut Rng, unique: &mut u64) -> (&'sta
 
 /// Runs the effects in effect-time order through a plain sequential object
 /// and fills in every op's output.
-pub(super) fn apply_effects(model: ModelKind, ops: &mut [SimOp]) {
+fn apply_effects(model: ModelKind, ops: &mut [SimOp]) {
     let mut order: Vec<usize> = (0..ops.len())
         .filter(|&i| ops[i].effect.is_some())
         .collect();
