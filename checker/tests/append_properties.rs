@@ -6,7 +6,7 @@
 
 mod common;
 
-use checker::gen::Rng;
+use checker::synth::Rng;
 use checker::{check_list_append, AnomalyKind, History, Op, Outcome, Verdict};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use checker::gen::Rng;
+use checker::synth::Rng;
 use checker::{check, format, CheckOptions, Format, Outcome, Verdict};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;

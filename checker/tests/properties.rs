@@ -4,8 +4,8 @@
 
 mod common;
 
-use checker::gen::{generate, GenOptions, Rng};
 use checker::linearizability::{oracle, witness};
+use checker::synth::{generate, Anomaly, GenOptions, Rng};
 use checker::{check, format, CheckOptions, Event, History, ModelKind, Outcome, Verdict};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
@@ -69,7 +69,7 @@ proptest! {
     ) {
         let options = GenOptions {
             model, keys, ops_per_key, clients_per_key: clients, crash_rate,
-            fail_rate: 0.1, values, seed, anomaly: false,
+            fail_rate: 0.1, values, seed, anomaly: None,
         };
         let history = to_history(&generate(&options));
         let report = check(&history, &bounded(model), "generated").unwrap();
@@ -87,7 +87,7 @@ proptest! {
     ) {
         let options = GenOptions {
             model, keys: 2, ops_per_key, clients_per_key: clients, crash_rate: 0.05,
-            fail_rate: 0.0, values: 3, seed, anomaly: true,
+            fail_rate: 0.0, values: 3, seed, anomaly: Some(Anomaly::NeverWritten),
         };
         let events = generate(&options);
         let reads = events.iter().any(|e| e.kind == checker::EventType::Ok && (e.f == "read" || e.f == "get"));
@@ -230,7 +230,7 @@ fn a_hundred_thousand_ops_over_a_thousand_keys_check_in_seconds() {
         fail_rate: 0.0,
         values: 5,
         seed: 7,
-        anomaly: false,
+        anomaly: None,
     };
     let events = generate(&options);
     let mut text = String::new();

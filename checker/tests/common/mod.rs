@@ -3,7 +3,7 @@
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
-use checker::gen::Rng;
+use checker::synth::Rng;
 use checker::{Op, Outcome};
 use serde_json::Value;
 
