@@ -3,13 +3,14 @@
 //! `<form>.linearizable.edn` or `<form>.not-linearizable.edn`; and random
 //! histories printed in each form read back as the same ops.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use checker::synth::Rng;
 use checker::{check, format, CheckOptions, Format, Outcome, Verdict};
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
 use serde_json::{json, Value};
 
 fn data_dir() -> PathBuf {
@@ -400,25 +401,8 @@ fn print_history(rng: &mut Rng, events: &[Event], layout: Layout) -> String {
     out
 }
 
-fn config(cases: u32) -> ProptestConfig {
-    let default = ProptestConfig::default();
-    ProptestConfig {
-        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
-            default.cases
-        } else {
-            cases
-        },
-        rng_seed: if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
-            default.rng_seed
-        } else {
-            RngSeed::Fixed(0xed1_f0e5)
-        },
-        ..default
-    }
-}
-
 proptest! {
-    #![proptest_config(config(300))]
+    #![proptest_config(common::proptest_config(0xed1_f0e5, 300))]
 
     #[test]
     fn a_random_history_printed_in_any_form_reads_back_as_the_same_ops(

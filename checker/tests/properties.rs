@@ -8,7 +8,6 @@ use checker::linearizability::{oracle, witness};
 use checker::synth::{generate, Anomaly, GenOptions, Rng};
 use checker::{check, format, CheckOptions, Event, History, ModelKind, Outcome, Verdict};
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
 use serde_json::{json, Value};
 
 fn to_history(events: &[Event]) -> History {
@@ -31,31 +30,12 @@ fn bounded(model: ModelKind) -> CheckOptions {
     options
 }
 
-/// A fixed seed keeps CI's cases (and time) the same on every run;
-/// PROPTEST_RNG_SEED and PROPTEST_CASES explore further by hand.
-fn config(cases: u32) -> ProptestConfig {
-    let default = ProptestConfig::default();
-    ProptestConfig {
-        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
-            default.cases
-        } else {
-            cases
-        },
-        rng_seed: if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
-            default.rng_seed
-        } else {
-            RngSeed::Fixed(0x5eed_fa17)
-        },
-        ..default
-    }
-}
-
 fn model_strategy() -> impl Strategy<Value = ModelKind> {
     prop::sample::select(ModelKind::ALL.to_vec())
 }
 
 proptest! {
-    #![proptest_config(config(200))]
+    #![proptest_config(common::proptest_config(0x5eed_fa17, 200))]
 
     #[test]
     fn sequential_runs_with_crashes_are_linearizable(
@@ -104,7 +84,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(400))]
+    #![proptest_config(common::proptest_config(0x5eed_fa17, 400))]
 
     #[test]
     fn agrees_with_brute_force_on_tiny_histories(
