@@ -4,7 +4,7 @@
 /// or a history that does not fit the chosen model. A violation is never an error.
 ///
 /// Errors about bad input name the file, the 1-based line and column, what was
-/// expected, and quote at most [`QUOTE_CHARS`] characters of what was found,
+/// expected, and quote at most 120 characters of what was found,
 /// so that a malformed file of any size gives one short line.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -23,17 +23,18 @@
 //! - [`model`]: sequential specifications (register, cas-register, kv,
 //!   kv-append, counter, set, list-append).
 //! - [`verdict`]: valid, unknown or invalid, and the exit code of each.
-//! - [`gen`]: synthetic histories from a simulated object, for tests and benchmarks.
+//! - [`synth`]: synthetic histories from a simulated object, linearizable or
+//!   with one anomaly injected, in every format the readers take.
 
 pub mod anomalies;
 mod error;
 pub mod event;
 pub mod format;
-pub mod gen;
 pub mod history;
 pub mod linearizability;
 mod lines;
 pub mod model;
+pub mod synth;
 mod values;
 pub mod verdict;
 

@@ -6,30 +6,10 @@
 
 mod common;
 
-use checker::gen::Rng;
+use checker::synth::Rng;
 use checker::{check_list_append, AnomalyKind, History, Op, Outcome, Verdict};
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
 use serde_json::{json, Value};
-
-/// A fixed seed keeps CI's cases (and time) the same on every run;
-/// PROPTEST_RNG_SEED and PROPTEST_CASES explore further by hand.
-fn config(cases: u32) -> ProptestConfig {
-    let default = ProptestConfig::default();
-    ProptestConfig {
-        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
-            default.cases
-        } else {
-            cases
-        },
-        rng_seed: if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
-            default.rng_seed
-        } else {
-            RngSeed::Fixed(0x5eed_a99e)
-        },
-        ..default
-    }
-}
 
 /// Effect instants are positions scaled by this, so an effect can fall
 /// strictly inside an interval.
@@ -118,7 +98,7 @@ fn ok_list(op: &Op) -> Option<&Vec<Value>> {
 }
 
 proptest! {
-    #![proptest_config(config(300))]
+    #![proptest_config(common::proptest_config(0x5eed_a99e, 300))]
 
     #[test]
     fn correct_lists_show_no_anomaly(

@@ -3,13 +3,14 @@
 //! `<form>.linearizable.edn` or `<form>.not-linearizable.edn`; and random
 //! histories printed in each form read back as the same ops.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use checker::gen::Rng;
+use checker::synth::Rng;
 use checker::{check, format, CheckOptions, Format, Outcome, Verdict};
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
 use serde_json::{json, Value};
 
 fn data_dir() -> PathBuf {
@@ -400,25 +401,8 @@ fn print_history(rng: &mut Rng, events: &[Event], layout: Layout) -> String {
     out
 }
 
-fn config(cases: u32) -> ProptestConfig {
-    let default = ProptestConfig::default();
-    ProptestConfig {
-        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
-            default.cases
-        } else {
-            cases
-        },
-        rng_seed: if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
-            default.rng_seed
-        } else {
-            RngSeed::Fixed(0xed1_f0e5)
-        },
-        ..default
-    }
-}
-
 proptest! {
-    #![proptest_config(config(300))]
+    #![proptest_config(common::proptest_config(0xed1_f0e5, 300))]
 
     #[test]
     fn a_random_history_printed_in_any_form_reads_back_as_the_same_ops(
@@ -448,5 +432,19 @@ proptest! {
         if !events.is_empty() {
             prop_assert_eq!(Format::sniff(&text, "random.edn").unwrap(), Format::Edn, "{}", text);
         }
+    }
+}
+
+#[test]
+fn a_big_integer_where_a_model_needs_arithmetic_is_a_clear_error() {
+    for big in ["123456789012345678901234567890N", "18446744073709551615"] {
+        let text = format!(
+            "[{{:process 0, :type :invoke, :f :add, :value 1}}\n {{:process 0, :type :ok, :f :add, :value 1}}\n {{:process 0, :type :invoke, :f :add, :value {big}}}\n {{:process 0, :type :ok, :f :add, :value {big}}}]"
+        );
+        let (history, _) = format::read(&text, "c.edn", None).unwrap();
+        let options = CheckOptions::new(checker::ModelKind::Counter);
+        let err = check(&history, &options, "c.edn").unwrap_err().to_string();
+        assert!(err.starts_with("c.edn:3: "), "{err}");
+        assert!(err.contains("takes an integer"), "{err}");
     }
 }

@@ -4,8 +4,8 @@
 
 mod common;
 
-use checker::gen::Rng;
 use checker::linearizability::oracle;
+use checker::synth::Rng;
 use checker::{check, CheckOptions, History, ModelKind, Outcome, Verdict};
 use serde_json::{json, Value};
 

@@ -4,11 +4,10 @@
 
 mod common;
 
-use checker::gen::{generate, GenOptions, Rng};
 use checker::linearizability::{oracle, witness};
+use checker::synth::{generate, Anomaly, GenOptions, Rng};
 use checker::{check, format, CheckOptions, Event, History, ModelKind, Outcome, Verdict};
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
 use serde_json::{json, Value};
 
 fn to_history(events: &[Event]) -> History {
@@ -31,31 +30,12 @@ fn bounded(model: ModelKind) -> CheckOptions {
     options
 }
 
-/// A fixed seed keeps CI's cases (and time) the same on every run;
-/// PROPTEST_RNG_SEED and PROPTEST_CASES explore further by hand.
-fn config(cases: u32) -> ProptestConfig {
-    let default = ProptestConfig::default();
-    ProptestConfig {
-        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
-            default.cases
-        } else {
-            cases
-        },
-        rng_seed: if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
-            default.rng_seed
-        } else {
-            RngSeed::Fixed(0x5eed_fa17)
-        },
-        ..default
-    }
-}
-
 fn model_strategy() -> impl Strategy<Value = ModelKind> {
     prop::sample::select(ModelKind::ALL.to_vec())
 }
 
 proptest! {
-    #![proptest_config(config(200))]
+    #![proptest_config(common::proptest_config(0x5eed_fa17, 200))]
 
     #[test]
     fn sequential_runs_with_crashes_are_linearizable(
@@ -69,7 +49,7 @@ proptest! {
     ) {
         let options = GenOptions {
             model, keys, ops_per_key, clients_per_key: clients, crash_rate,
-            fail_rate: 0.1, values, seed, anomaly: false,
+            fail_rate: 0.1, values, seed, anomaly: None,
         };
         let history = to_history(&generate(&options));
         let report = check(&history, &bounded(model), "generated").unwrap();
@@ -87,7 +67,7 @@ proptest! {
     ) {
         let options = GenOptions {
             model, keys: 2, ops_per_key, clients_per_key: clients, crash_rate: 0.05,
-            fail_rate: 0.0, values: 3, seed, anomaly: true,
+            fail_rate: 0.0, values: 3, seed, anomaly: Some(Anomaly::NeverWritten),
         };
         let events = generate(&options);
         let reads = events.iter().any(|e| e.kind == checker::EventType::Ok && (e.f == "read" || e.f == "get"));
@@ -104,7 +84,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(400))]
+    #![proptest_config(common::proptest_config(0x5eed_fa17, 400))]
 
     #[test]
     fn agrees_with_brute_force_on_tiny_histories(
@@ -230,7 +210,7 @@ fn a_hundred_thousand_ops_over_a_thousand_keys_check_in_seconds() {
         fail_rate: 0.0,
         values: 5,
         seed: 7,
-        anomaly: false,
+        anomaly: None,
     };
     let events = generate(&options);
     let mut text = String::new();

@@ -310,9 +310,13 @@ pub struct GenArgs {
     /// Seed; the same seed gives the same history.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Inject one anomaly: a read of a value that was never written.
-    #[arg(long)]
-    pub anomaly: bool,
+    /// Inject one anomaly, so the history is certainly not linearizable;
+    /// bare `--anomaly` is never-written.
+    #[arg(long, value_enum, value_name = "KIND", num_args = 0..=1, default_missing_value = "never-written")]
+    pub anomaly: Option<crate::gen_cmd::AnomalyArg>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: crate::gen_cmd::FormatArg,
     /// Output file (default: standard output).
     #[arg(long, short)]
     pub output: Option<PathBuf>,

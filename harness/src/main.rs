@@ -22,7 +22,9 @@ const EXIT_ERROR: u8 = 3;
 fn main() -> ExitCode {
     // Rust ignores SIGPIPE, which turns a closed stdout (`| head`) into a
     // panic in println!; die of the signal instead, as Unix tools do.
-    // SAFETY: called before any thread starts; SIG_DFL is a valid action.
+    // No safe API exists: installing a signal disposition is unsafe in libc
+    // and in nix alike (a handler could break async-signal safety).
+    // SAFETY: called before any thread starts; SIG_DFL installs no handler.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }

@@ -438,10 +438,11 @@ fn ctrl_c_heals_tears_down_and_still_checks_what_was_recorded() {
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_secs(2));
-    // SAFETY: sending a signal to our own child, by its pid.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("our own child can be signalled");
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(

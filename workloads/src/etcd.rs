@@ -1,4 +1,4 @@
-//! The `etcd` client protocol: etcd's v3 JSON gateway (research/etcd.md §3)
+//! The `etcd` client protocol: etcd's v3 JSON gateway (docs/etcd.md, "Requests")
 //! over HTTP/1.1 on loopback. docs/etcd.md says how each answer is recorded.
 
 use std::fmt;
@@ -45,7 +45,7 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The gateway turns `Grpc-Metadata-*` headers into gRPC metadata; with
 /// `hasleader: true` a node that knows it has no leader refuses at once
 /// ("etcdserver: no leader") instead of waiting for its own timeout
-/// (research/etcd.md §3, "errors").
+/// (docs/etcd.md, "How each answer is recorded").
 const REQUIRE_LEADER_HEADER: &str = "Grpc-Metadata-hasleader";
 /// The member id etcd reports for "no leader" (raft's `None`); proto3 JSON
 /// leaves the field out, which parses as this.
@@ -133,7 +133,7 @@ pub struct EtcdStatus {
     /// The member id of the leader it follows; `None` when it has none.
     pub leader: Option<u64>,
     /// `raftTerm`: the term of the last entry it applied, which lags the
-    /// term it campaigns in (research/etcd.md §3).
+    /// term it campaigns in (docs/etcd.md, "Requests").
     pub raft_term: u64,
     /// `raftIndex`: its last raft index.
     pub raft_index: u64,
@@ -657,7 +657,7 @@ fn guarded_put_txn(key: &str, revision: u64, value: &Value) -> Value {
     })
 }
 
-/// How a non-`200` answer ends an update (research/etcd.md §3, "errors").
+/// How a non-`200` answer ends an update (docs/etcd.md, "How each answer is recorded").
 fn error_completion(status: u16, bytes: &[u8]) -> Completion {
     let Ok(error) = serde_json::from_slice::<ErrorBody>(bytes) else {
         return Completion::info(format!("http-{status}"));

@@ -63,7 +63,7 @@ fn string<'a>(table: &'a toml::Table, key: &str) -> &'a str {
 }
 
 /// Reads `harness/targets/etcd.toml` and checks the fields docs/targets.md
-/// and research/etcd.md call for.
+/// and docs/etcd.md call for.
 fn read_spec() -> Spec {
     let path = spec_path();
     let text = std::fs::read_to_string(&path)

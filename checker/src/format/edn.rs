@@ -111,7 +111,7 @@ impl Edn {
         }
     }
 
-    /// The value printed as EDN, cut after [`QUOTE_CHARS`] characters (with
+    /// The value printed as EDN, cut after 120 characters (with
     /// `...`): what an error message shows of a value, however large.
     pub fn shown(&self) -> String {
         let mut out = Limited {
@@ -376,7 +376,7 @@ impl<'a> Reader<'a> {
                 self.pos += n;
                 self.bump();
             }
-            None => self.pos = self.text.len(),
+            None => self.advance(self.text.len() - self.pos),
         }
     }
 
@@ -921,6 +921,16 @@ mod tests {
         reader.read().unwrap();
         let err = reader.read().unwrap_err();
         assert_eq!((err.line, err.column), (1, 5));
+    }
+
+    #[test]
+    fn a_comment_at_the_end_of_the_text_keeps_columns_in_characters() {
+        let err = Reader::new("[1 ; é").read().unwrap_err();
+        assert_eq!((err.line, err.column), (1, 7));
+        assert!(
+            err.reason.ends_with("found the end of the input"),
+            "{err:?}"
+        );
     }
 
     #[test]

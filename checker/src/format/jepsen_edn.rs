@@ -31,19 +31,16 @@ pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
         column: at.column,
         reason,
     };
-    let opened = reader.mark();
+    // A history that opens with `[` or `(` is that one collection.
     let close = match reader.peek_form().map_err(edn)? {
         Some(b'[') => Some(b']'),
         Some(b'(') => Some(b')'),
         _ => None,
     };
-    let opened = if close.is_some() {
-        let opened = reader.mark();
+    let opened = reader.mark();
+    if close.is_some() {
         reader.consume();
-        opened
-    } else {
-        opened
-    };
+    }
     let mut position: u64 = 0;
     loop {
         let next = reader.peek_form().map_err(edn)?;

@@ -342,7 +342,7 @@ mod tests {
     /// crashes and definite failures, a nemesis line every 1,000 lines and
     /// a blank line every 3,000.
     fn long_history() -> String {
-        let events = crate::gen::generate(&crate::gen::GenOptions {
+        let events = crate::synth::generate(&crate::synth::GenOptions {
             keys: 17,
             ops_per_key: 2_000,
             fail_rate: 0.05,

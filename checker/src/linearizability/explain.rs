@@ -409,7 +409,7 @@ mod tests {
         // A generated valid history with unique values, its times scaled to
         // milliseconds (far from the events' positions); then its last read
         // returns the first value written, long since overwritten.
-        let options = crate::gen::GenOptions {
+        let options = crate::synth::GenOptions {
             keys: 3,
             ops_per_key: 200,
             values: 0,
@@ -417,7 +417,7 @@ mod tests {
             seed: 7,
             ..Default::default()
         };
-        let mut events = crate::gen::generate(&options);
+        let mut events = crate::synth::generate(&options);
         for event in &mut events {
             event.time *= 1_000_000;
         }

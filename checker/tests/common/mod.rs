@@ -3,7 +3,7 @@
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
-use checker::gen::Rng;
+use checker::synth::Rng;
 use checker::{Op, Outcome};
 use serde_json::Value;
 
@@ -49,3 +49,24 @@ pub fn op(
 
 #[path = "testdata.rs"]
 pub mod testdata;
+
+/// `cases` proptest cases from a fixed `seed`, so CI's cases (and time) are
+/// the same on every run; `PROPTEST_CASES` and `PROPTEST_RNG_SEED` explore
+/// further by hand.
+pub fn proptest_config(seed: u64, cases: u32) -> proptest::test_runner::Config {
+    use proptest::test_runner::{Config, RngSeed};
+    let default = Config::default();
+    Config {
+        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
+            default.cases
+        } else {
+            cases
+        },
+        rng_seed: if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
+            default.rng_seed
+        } else {
+            RngSeed::Fixed(seed)
+        },
+        ..default
+    }
+}

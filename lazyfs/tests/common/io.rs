@@ -69,6 +69,10 @@ pub fn mmap_write(path: &Path, offset: usize, data: &[u8], sync: bool) {
         path.display()
     );
     let size = NonZeroUsize::new(len).expect("non-empty file");
+    // No safe API exists for a shared mapping: its memory can change under
+    // the program (here, through the file system under test).
+    // SAFETY: the mapping covers the file's length, is used only inside this
+    // block and unmapped before it ends; no other code maps the file now.
     unsafe {
         let p = mmap(
             None,
@@ -95,6 +99,8 @@ pub fn mmap_read(path: &Path) -> Vec<u8> {
     let Some(size) = NonZeroUsize::new(len) else {
         return Vec::new();
     };
+    // No safe API exists for a shared mapping (see mmap_write).
+    // SAFETY: read-only, the file's length, unmapped before the block ends.
     unsafe {
         let p = mmap(
             None,

@@ -200,7 +200,7 @@ fn values_are_stored_as_base64_json_text() {
 
 #[test]
 fn keys_are_written_as_the_gateway_writes_them_and_read_with_or_without_padding() {
-    // research/etcd.md's curl examples, and the URL-unsafe characters.
+    // the gateway's documented curl examples, and the URL-unsafe characters.
     for (plain, encoded) in [
         (&b"bar"[..], "YmFy"),
         (b"qux", "cXV4"),
