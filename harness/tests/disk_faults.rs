@@ -202,3 +202,45 @@ fn disk_faults_on_a_target_without_a_disk_table_are_refused_before_anything_star
     assert!(run.stderr.contains("[disk]"), "{}", run.explain());
     assert!(run.dir.is_none(), "no run directory: {}", run.explain());
 }
+
+#[test]
+fn a_kill_9_of_faultline_in_its_main_phase_leaves_no_mount_behind() {
+    if !fuse_usable("a_kill_9_of_faultline_in_its_main_phase_leaves_no_mount_behind") {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("faultline"))
+        .arg("run")
+        .arg("--store")
+        .arg(store.path())
+        .args(["--quiet", "--nemesis", "power:all", "--time-limit", "60s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("faultline starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    // The main phase has begun (nodes up, writing to their disks).
+    while !store.path().join("latest/history.jsonl").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the main phase never began"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(mounts_under(store.path()).len(), 3, "one disk per node");
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = mounts_under(store.path());
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "mounts outlived faultline: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
