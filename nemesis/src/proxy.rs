@@ -153,7 +153,9 @@ async fn serve(
     let Ok(Ok(server)) =
         timeout(shared.options.connect_timeout, TcpStream::connect(upstream)).await
     else {
-        tracing::warn!(%upstream, target = %target, "proxy cannot reach the node");
+        // Expected while a node starts or is down (killed, powered off):
+        // debug, not a warning.
+        tracing::debug!(%upstream, target = %target, "proxy cannot reach the node");
         return;
     };
     let _ = client.set_nodelay(true);
