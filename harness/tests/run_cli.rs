@@ -2,61 +2,14 @@
 //! a fixed seed, short limits. Every node is a child of the faultline
 //! process under test and dies with it (parent-death signal, teardown).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use assert_cmd::Command;
 use serde_json::Value;
 
-/// A run that hangs is a bug; this bounds every test (clusters, faults,
-/// recovery and checks together take a few seconds each).
-const RUN_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn faultline() -> Command {
-    let mut command = Command::cargo_bin("faultline").expect("the faultline binary is built");
-    command.timeout(RUN_TIMEOUT);
-    command
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    dir: Option<PathBuf>,
-}
-
-impl Run {
-    fn results(&self) -> Value {
-        let dir = self.dir.as_ref().expect("the run made a directory");
-        let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json");
-        serde_json::from_str(&text).expect("results.json is JSON")
-    }
-
-    fn explain(&self) -> String {
-        format!(
-            "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-fn run(store: &Path, args: &[&str]) -> Run {
-    let output = faultline()
-        .arg("run")
-        .arg("--store")
-        .arg(store)
-        .arg("--quiet")
-        .args(args)
-        .output()
-        .expect("faultline runs");
-    let latest = store.join("latest");
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        dir: std::fs::canonicalize(latest).ok(),
-    }
-}
+#[path = "common/run.rs"]
+mod run_support;
+use run_support::{faultline, run};
 
 /// Short runs with every fault, one fault or heal per second.
 const SHORT: &[&str] = &[
