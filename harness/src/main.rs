@@ -20,6 +20,10 @@ use clap::Parser;
 const EXIT_ERROR: u8 = 3;
 
 fn main() -> ExitCode {
+    // faultline started again as the watcher of its lazy disks (run/cluster.rs).
+    if let Some(code) = lazyfs::watcher::serve_if_asked() {
+        return code;
+    }
     // Rust ignores SIGPIPE, which turns a closed stdout (`| head`) into a
     // panic in println!; die of the signal instead, as Unix tools do.
     // No safe API exists: installing a signal disposition is unsafe in libc

@@ -155,12 +155,9 @@ fn disk_faults_on_a_target_without_a_disk_table_are_refused_before_anything_star
     assert!(run.dir.is_none(), "no run directory: {}", run.explain());
 }
 
-// Nightly, not CI: once in one run beside the other end-to-end tests, one of
-// the three mounts stayed after the kill -9 (fusermount3's auto_unmount did
-// not remove it; `fusermount3 -u -z` did). Alone it passes (3 of 3). The
-// cause is open (docs/disk.md, "Mounts never outlive faultline").
+// fusermount3's auto_unmount alone once left one of the three mounts
+// behind under load; faultline's own watcher (lazyfs::watcher) removes it.
 #[test]
-#[ignore = "a mount outlived faultline once under load; cause open, ~2 s"]
 fn a_kill_9_of_faultline_in_its_main_phase_leaves_no_mount_behind() {
     if !fuse_usable("a_kill_9_of_faultline_in_its_main_phase_leaves_no_mount_behind") {
         return;

@@ -20,6 +20,7 @@
 mod fs;
 mod held;
 mod mounts;
+pub mod watcher;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -30,7 +31,8 @@ use fuser::{Config, INodeNo, MountOption, SessionACL};
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
 
-pub use mounts::{cleanup_stale_mounts, lazyfs_mounts_under, MountEntry};
+pub use mounts::{cleanup_stale_mounts, is_dead, lazyfs_mounts_under, MountEntry};
+pub use watcher::Watcher;
 
 /// The file system type of every lazyfs mount, as listed in
 /// `/proc/self/mountinfo`.

@@ -88,6 +88,16 @@ pub(crate) fn is_mounted(mountpoint: &Path) -> Result<bool, Error> {
         .any(|m| m.mountpoint == mountpoint && m.fs_type == FS_TYPE))
 }
 
+/// Whether the mount at `mountpoint` has lost its FUSE server: it answers
+/// "not connected" (ENOTCONN), or "connection aborted" (ECONNABORTED) to a
+/// request that was in flight when the last holder of the FUSE device went.
+pub fn is_dead(mountpoint: &Path) -> bool {
+    matches!(
+        std::fs::metadata(mountpoint),
+        Err(err) if matches!(err.raw_os_error(), Some(nix::libc::ENOTCONN | nix::libc::ECONNABORTED))
+    )
+}
+
 /// The lazyfs mounts at or below `under`, deepest first (the order to
 /// unmount them in).
 pub fn lazyfs_mounts_under(under: &Path) -> Result<Vec<MountEntry>, Error> {
@@ -162,7 +172,7 @@ const FUSECTL: &str = "/sys/fs/fuse/connections";
 /// Aborts a FUSE connection through fusectl (mounting fusectl first when it
 /// is not, which needs root): requests waiting on a dead server fail at once
 /// instead of hanging, which frees processes stuck on the mount. Best effort.
-fn abort_connection(minor: u32) {
+pub(crate) fn abort_connection(minor: u32) {
     let abort = Path::new(FUSECTL).join(minor.to_string()).join("abort");
     if !abort.exists() && Path::new(FUSECTL).is_dir() {
         let _ = nix::mount::mount(

@@ -80,6 +80,17 @@ fn children_of(pid: i32) -> Vec<i32> {
     out
 }
 
+/// Whether `pid` still runs (a zombie has closed its files: not running).
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let after = &stat[stat.rfind(')').unwrap_or(0) + 1..];
+            after.split_whitespace().next() != Some("Z")
+        }
+        Err(_) => false,
+    }
+}
+
 fn mounted_under(dir: &Path) -> Vec<PathBuf> {
     lazyfs::lazyfs_mounts_under(dir)
         .unwrap()
@@ -112,6 +123,46 @@ fn a_mount_whose_server_is_killed_with_sigkill_goes_away() {
     });
 }
 
+/// The name of process `pid` (`comm` in /proc/PID/stat).
+fn comm(pid: i32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    match (stat.find('('), stat.rfind(')')) {
+        (Some(open), Some(close)) => stat[open + 1..close].to_string(),
+        _ => String::new(),
+    }
+}
+
+#[test]
+fn the_watcher_alone_removes_the_mount_of_a_killed_server() {
+    if !TestMount::usable("the_watcher_alone_removes_the_mount_of_a_killed_server") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, mnt) = Server::start(dir.path());
+    // Without fusermount3's auto_unmount, only lazyfs's own watcher is left.
+    let fusermount: Vec<i32> = children_of(server.pid())
+        .into_iter()
+        .filter(|pid| comm(*pid) == "fusermount3")
+        .collect();
+    assert!(!fusermount.is_empty(), "fusermount3 should be watching");
+    assert!(
+        children_of(server.pid()).len() > fusermount.len(),
+        "the watcher should be running"
+    );
+    for &pid in &fusermount {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
+    }
+    wait_until("the killed fusermount3 has exited", || {
+        fusermount.iter().all(|pid| !alive(*pid))
+    });
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    wait_until("the watcher removes the mount", || {
+        mounted_under(dir.path()).is_empty()
+    });
+    assert!(!mnt.join("f").exists());
+}
+
 #[test]
 fn cleanup_stale_mounts_removes_a_mount_left_by_a_dead_server() {
     if !TestMount::usable("cleanup_stale_mounts_removes_a_mount_left_by_a_dead_server") {
@@ -119,21 +170,27 @@ fn cleanup_stale_mounts_removes_a_mount_left_by_a_dead_server() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (mut server, mnt) = Server::start(dir.path());
-    // Kill fusermount3 (the auto-unmount watcher) first, then the server:
-    // the mount is left behind, answering ENOTCONN.
+    // Kill both watchers (fusermount3 and lazyfs's own) first, then the
+    // server: the mount is left behind, answering ENOTCONN. The watcher held the
+    // FUSE device too: wait until it is gone, or a request sent meanwhile
+    // fails with ECONNABORTED when it goes.
     let watchers = children_of(server.pid());
     assert!(
         !watchers.is_empty(),
         "fusermount3 should be watching the mount"
     );
-    for pid in watchers {
+    for &pid in &watchers {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
     }
+    wait_until("the killed fusermount3 has exited", || {
+        watchers.iter().all(|pid| !alive(*pid))
+    });
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     assert_eq!(mounted_under(dir.path()), vec![mnt.clone()]);
     let err = std::fs::metadata(mnt.join("f")).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(nix::libc::ENOTCONN), "{err}");
+    assert!(lazyfs::is_dead(&mnt));
 
     let removed = lazyfs::cleanup_stale_mounts(dir.path()).unwrap();
     assert_eq!(removed, vec![mnt.clone()]);

@@ -52,6 +52,10 @@ pub struct Cluster {
     pub nodes: Vec<NodeRecord>,
     /// The nodes' lazy disks, in runs with disk faults.
     pub disks: Option<Arc<Disks>>,
+    /// In runs with disk faults: the process that unmounts the disks if
+    /// faultline dies without doing so (`kill -9`). Declared last, so it is
+    /// dropped (and ends) after the disks.
+    _mount_watcher: Option<lazyfs::Watcher>,
 }
 
 impl Cluster {
@@ -75,9 +79,6 @@ fn disk_dir(run: &RunDir, id: &str) -> PathBuf {
     data.with_file_name(format!("{id}.disk"))
 }
 
-/// `ENOTCONN` on Linux: what a FUSE mount whose server died answers.
-const ENOTCONN: i32 = 107;
-
 /// Unmounts lazyfs mounts under the store left by runs that died without
 /// unmounting (their FUSE server is gone: the mount answers "not
 /// connected"). Live mounts of another run on the same store are left alone.
@@ -87,11 +88,7 @@ const ENOTCONN: i32 = 107;
 pub fn cleanup_stale_mounts(store: &std::path::Path) -> Result<()> {
     let mounts = lazyfs::lazyfs_mounts_under(store).context("cannot list lazyfs mounts")?;
     for mount in mounts {
-        let dead = matches!(
-            std::fs::metadata(&mount.mountpoint),
-            Err(err) if err.raw_os_error() == Some(ENOTCONN)
-        );
-        if dead {
+        if lazyfs::is_dead(&mount.mountpoint) {
             let removed = lazyfs::cleanup_stale_mounts(&mount.mountpoint)
                 .context("a stale lazyfs mount of an earlier run is in the way")?;
             for path in removed {
@@ -242,7 +239,11 @@ pub async fn build(plan: &Plan, run: &RunDir, token: &str) -> Result<Cluster> {
             disk: None,
         });
     }
-    let disks = if plan.mix.needs_disk() {
+    let (disks, mount_watcher) = if plan.mix.needs_disk() {
+        let data = run.data_dir(&records[0].id);
+        let under = data.parent().unwrap_or(&data);
+        let watcher = lazyfs::Watcher::spawn(under)
+            .context("cannot start the process that unmounts the lazy disks after a crash")?;
         let mut dirs = Vec::with_capacity(n);
         for record in &mut records {
             let backing = std::path::absolute(disk_dir(run, &record.id))
@@ -255,11 +256,10 @@ pub async fn build(plan: &Plan, run: &RunDir, token: &str) -> Result<Cluster> {
             .as_ref()
             .map(|disk| disk.corruptible.clone())
             .unwrap_or_default();
-        Some(Arc::new(
-            Disks::mount(dirs, corruptible).context("cannot mount the nodes' lazy disks")?,
-        ))
+        let disks = Disks::mount(dirs, corruptible).context("cannot mount the nodes' lazy disks")?;
+        (Some(Arc::new(disks)), Some(watcher))
     } else {
-        None
+        (None, None)
     };
     let supervisor = Arc::new(Supervisor::with_process_table(specs, table));
     Ok(Cluster {
@@ -268,6 +268,7 @@ pub async fn build(plan: &Plan, run: &RunDir, token: &str) -> Result<Cluster> {
         client_addrs: client_addrs.to_vec(),
         nodes: records,
         disks,
+        _mount_watcher: mount_watcher,
     })
 }
 

@@ -3,17 +3,34 @@
 //! `lazyfs BACKING MOUNTPOINT` mounts, prints `mounted`, then reads commands
 //! from standard input, one a line: `power-loss` drops the unsynced state and
 //! prints what was lost; `held` prints the bytes held. End of input unmounts.
-//! Killing the process (even with SIGKILL) unmounts too (auto_unmount).
+//! Killing the process (even with SIGKILL) unmounts too: a watcher process
+//! (`lazyfs::watcher`) and fusermount3's auto_unmount both see to it.
 
 use std::io::BufRead;
+use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    if let Some(code) = lazyfs::watcher::serve_if_asked() {
+        return code;
+    }
+    match serve() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("lazyfs: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [backing, mountpoint] = args.as_slice() else {
         bail!("usage: lazyfs BACKING MOUNTPOINT (then commands on stdin: power-loss, held)");
     };
+    let _watcher = lazyfs::Watcher::spawn(mountpoint.as_ref())
+        .context("cannot start the watcher that unmounts after a crash")?;
     let mount = lazyfs::LazyFs::mount(
         backing.as_ref(),
         mountpoint.as_ref(),
