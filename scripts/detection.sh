@@ -4,14 +4,20 @@
 # times), then how many runs exited with each code.
 # Usage: scripts/detection.sh SEEDS FIRST_SEED -- RUN_OPTIONS...
 #   scripts/detection.sh 10 1 -- --nemesis partition --node-args "--bug stale-read" --time-limit 30s
-# Runs go to $STORE (default store-detection); the release binary is built first.
+# Runs go to $STORE (default store-detection); the release binary is built
+# first, unless $FAULTLINE_BIN names one to use as it is (e.g. a copy, so that
+# builds meanwhile do not change what is measured).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=$1; first=$2; shift 2
 [ "${1:-}" = "--" ] && shift
 store=${STORE:-store-detection}
-cargo build --release -q -p harness
-bin=${CARGO_TARGET_DIR:-target}/release/faultline
+if [ -n "${FAULTLINE_BIN:-}" ]; then
+  bin=$FAULTLINE_BIN
+else
+  cargo build --release -q -p harness
+  bin=${CARGO_TARGET_DIR:-target}/release/faultline
+fi
 declare -A codes=()
 printf 'seed\texit\tdetect_ms\tok/s\tfaults\tleader_changes\tsetup_ms\tlast_op_to_verdict_ms\tdir\n'
 for seed in $(seq "$first" $((first + seeds - 1))); do
