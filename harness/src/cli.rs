@@ -139,15 +139,21 @@ fn nemesis_help() -> String {
             .map(|t| t.as_str())
             .collect(),
     );
+    let kinds = join(
+        nemesis::CorruptKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .collect(),
+    );
     format!(
         "Faults, comma separated ({faults}), each optionally with a shape or target: \
          partition[:{shapes}], pause[:{targets}], kill[:...], stall[:...] (pause and cut off; \
          wakes up still cut off), crash[:...] (kill and restart at once), figure8 (the Raft \
          paper's Figure 8, played by watching each node's term, role and commit index), \
          power[:...] (SIGKILL at one instant and drop every unsynced write; restart at the \
-         heal), powercycle[:...] (the same, restarted at once), corrupt[:{corrupt}] (flip a \
-         bit in or cut the end off a stopped node's newest corruptible file, then restart \
-         it; power, powercycle and corrupt serve data directories from a lazy FUSE file \
+         heal), powercycle[:...] (the same, restarted at once), corrupt[:{corrupt}][:{kinds}] \
+         (flip a bit in or cut the end off a stopped node's newest corruptible file, by seed \
+         or as named, then restart it; power, powercycle and corrupt serve data directories from a lazy FUSE file \
          system, docs/disk.md); `none` for no faults (docs/nemesis.md)"
     )
 }

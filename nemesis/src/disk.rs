@@ -32,6 +32,20 @@ pub enum CorruptKind {
     Truncate,
 }
 
+impl CorruptKind {
+    /// Every kind, as `--nemesis corrupt:KIND` names them.
+    pub const ALL: [CorruptKind; 2] = [CorruptKind::Bitflip, CorruptKind::Truncate];
+
+    /// `bitflip` or `truncate`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CorruptKind::Bitflip => "bitflip",
+            CorruptKind::Truncate => "truncate",
+        }
+    }
+}
+
 /// One corrupted file, as the `corrupt` history event describes it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Corruption {
@@ -140,15 +154,20 @@ impl Disks {
     }
 
     /// Damages the durable copy of the newest non-empty corruptible file of
-    /// a stopped node, seeded: a bit flip at a random offset or a random
-    /// number of bytes (1 to all) cut off the end. What the node wrote and
-    /// did not sync is flushed first (as a clean shutdown would), so that
-    /// the damage is the only fault.
+    /// a stopped node, seeded (see [`damage`]): a bit flip, or a cut of the
+    /// file's end; `kind` chooses, else the seed does. What the node wrote
+    /// and did not sync is flushed first (as a clean shutdown would), so
+    /// that the damage is the only fault.
     ///
     /// # Errors
     /// `Disk` when no corruptible file exists yet, or a file cannot be
     /// read or written.
-    pub fn corrupt(&self, node: NodeId, seed: u64) -> Result<Corruption> {
+    pub fn corrupt(
+        &self,
+        node: NodeId,
+        seed: u64,
+        kind: Option<CorruptKind>,
+    ) -> Result<Corruption> {
         let disk = self.disk(node)?;
         let guard = disk.mount.lock().unwrap_or_else(|p| p.into_inner());
         let mount = guard
@@ -181,7 +200,7 @@ impl Disks {
             return Err(disk_error(node, format!("{} is empty", path.display())));
         }
         let mut rng = Rng::new(seed);
-        let corruption = damage(&path, len, &mut rng)
+        let corruption = damage(&path, len, &mut rng, kind)
             .map_err(|e| disk_error(node, format!("{}: {e}", path.display())))?;
         // The kernel may cache the old bytes or size: make it forget
         // (nothing is held any more, so nothing is dropped).
@@ -222,26 +241,71 @@ impl Drop for Disks {
     }
 }
 
-/// Flips a bit or truncates; returns (offset, length, kind).
-fn damage(path: &Path, len: u64, rng: &mut Rng) -> std::io::Result<(u64, u64, CorruptKind)> {
+/// The length of a file without its trailing zero bytes: where its data
+/// ends when the rest is preallocated space (etcd preallocates each WAL
+/// file to 64 MB). Reads backwards from the end, in blocks.
+fn data_length(file: &std::fs::File, len: u64) -> std::io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    const BLOCK: u64 = 1 << 16;
+    let mut buf = vec![0u8; BLOCK as usize];
+    let mut end = len;
+    while end > 0 {
+        let start = end.saturating_sub(BLOCK);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.read_exact_at(chunk, start)?;
+        if let Some(last) = chunk.iter().rposition(|&b| b != 0) {
+            return Ok(start + last as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+/// Damages the file at `path` (`len` bytes), seeded, within its data (the
+/// bytes before its trailing zeros, or the whole file if it is all zeros):
+/// - a bit flip: one bit of one byte of the data;
+/// - a truncation: the file is cut at a random point of its data, from its
+///   first byte to its last (so at least one byte of data, and every
+///   trailing zero, goes).
+///
+/// `kind` chooses the damage, else the seed does. Returns (offset, length,
+/// kind): the byte flipped and 1, or the new end and the bytes cut.
+fn damage(
+    path: &Path,
+    len: u64,
+    rng: &mut Rng,
+    kind: Option<CorruptKind>,
+) -> std::io::Result<(u64, u64, CorruptKind)> {
     use std::os::unix::fs::FileExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)?;
     let below = |rng: &mut Rng, bound: u64| rng.next_u64() % bound.max(1);
-    let result = if rng.below(2) == 0 {
-        let offset = below(rng, len);
-        let bit = rng.below(8);
-        let mut byte = [0u8];
-        file.read_exact_at(&mut byte, offset)?;
-        byte[0] ^= 1 << bit;
-        file.write_all_at(&byte, offset)?;
-        (offset, 1, CorruptKind::Bitflip)
+    let drawn = if rng.below(2) == 0 {
+        CorruptKind::Bitflip
     } else {
-        let cut = 1 + below(rng, len);
-        file.set_len(len - cut)?;
-        (len - cut, cut, CorruptKind::Truncate)
+        CorruptKind::Truncate
+    };
+    let data = match data_length(&file, len)? {
+        0 => len,
+        data => data,
+    };
+    let result = match kind.unwrap_or(drawn) {
+        CorruptKind::Bitflip => {
+            let offset = below(rng, data);
+            let bit = rng.below(8);
+            let mut byte = [0u8];
+            file.read_exact_at(&mut byte, offset)?;
+            byte[0] ^= 1 << bit;
+            file.write_all_at(&byte, offset)?;
+            (offset, 1, CorruptKind::Bitflip)
+        }
+        CorruptKind::Truncate => {
+            let end = below(rng, data);
+            file.set_len(end)?;
+            (end, len - end, CorruptKind::Truncate)
+        }
     };
     file.sync_all()?;
     Ok(result)
@@ -386,7 +450,7 @@ mod tests {
         // Newest, but unsynced: flushed before the damage.
         std::fs::write(data.join("wal/2.wal"), vec![7u8; 64]).expect("write");
         std::fs::write(data.join("other"), vec![7u8; 64]).expect("write");
-        let corruption = disks.corrupt(NodeId(0), 5).expect("corrupt");
+        let corruption = disks.corrupt(NodeId(0), 5, None).expect("corrupt");
         assert_eq!(corruption.path, "wal/2.wal");
         let seen = std::fs::read(data.join("wal/2.wal")).expect("read");
         let durable = std::fs::read(dir.path().join("n1.disk/wal/2.wal")).expect("read");
@@ -402,7 +466,7 @@ mod tests {
             std::fs::read(data.join("wal/1.wal")).expect("read"),
             vec![7u8; 64]
         );
-        let none = Disks::corrupt(&disks, NodeId(0), 5);
+        let none = Disks::corrupt(&disks, NodeId(0), 5, None);
         assert!(
             none.is_ok(),
             "the older file or the rest of this one is still there"
@@ -418,7 +482,8 @@ mod tests {
             let path = dir.path().join(format!("f{seed}"));
             let original = vec![0xaau8; 100];
             std::fs::write(&path, &original).expect("write");
-            let (offset, length, kind) = damage(&path, 100, &mut Rng::new(seed)).expect("damage");
+            let (offset, length, kind) =
+                damage(&path, 100, &mut Rng::new(seed), None).expect("damage");
             let after = std::fs::read(&path).expect("read");
             match kind {
                 CorruptKind::Bitflip => {
@@ -438,9 +503,36 @@ mod tests {
             kinds.insert(format!("{kind:?}"));
             let again = dir.path().join("again");
             std::fs::write(&again, &original).expect("write");
-            let twice = damage(&again, 100, &mut Rng::new(seed)).expect("damage");
+            let twice = damage(&again, 100, &mut Rng::new(seed), None).expect("damage");
             assert_eq!(twice, (offset, length, kind), "same seed, same damage");
         }
         assert_eq!(kinds.len(), 2, "both kinds come up in 20 seeds");
+    }
+
+    #[test]
+    fn damage_lands_in_the_data_before_preallocated_zeros_and_takes_the_kind_asked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // 300 bytes of data, then zeros to 1 MiB, as etcd preallocates its WAL.
+        let mut original = vec![0x5au8; 300];
+        original.resize(1 << 20, 0);
+        let len = original.len() as u64;
+        for seed in 0..20 {
+            for kind in CorruptKind::ALL {
+                let path = dir.path().join("wal");
+                std::fs::write(&path, &original).expect("write");
+                let (offset, length, got) =
+                    damage(&path, len, &mut Rng::new(seed), Some(kind)).expect("damage");
+                assert_eq!(got, kind);
+                assert!(offset < 300, "seed {seed}: {kind:?} at {offset}");
+                let after = std::fs::read(&path).expect("read");
+                match kind {
+                    CorruptKind::Bitflip => assert_ne!(after[offset as usize], 0x5a),
+                    CorruptKind::Truncate => {
+                        assert_eq!(after.len() as u64, offset);
+                        assert_eq!(offset + length, len);
+                    }
+                }
+            }
+        }
     }
 }

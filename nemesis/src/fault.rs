@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Shape, Victims};
+use crate::{CorruptKind, Error, Shape, Victims};
 
 /// One item of the `--nemesis` list. `None` in the option means "pick one
 /// at random by seed each time".
@@ -34,9 +34,14 @@ pub enum FaultSpec {
     /// `powercycle` or `powercycle:TARGET`: as `power`, but restarted at
     /// once, as `crash` is to `kill`.
     PowerCycle(Option<Victims>),
-    /// `corrupt` or `corrupt:one|minority`: damage the durable copy of a
-    /// stopped node's file (see `Fault::Corrupt`). Needs disks.
-    Corrupt(Option<Victims>),
+    /// `corrupt[:one|minority][:bitflip|truncate]`: damage the durable copy
+    /// of a stopped node's file (see `Fault::Corrupt`). Needs disks.
+    Corrupt {
+        /// `one` or `minority`; by seed when absent.
+        target: Option<Victims>,
+        /// A bit flip or a truncation; by seed, each time, when absent.
+        kind: Option<CorruptKind>,
+    },
 }
 
 impl FaultSpec {
@@ -64,7 +69,7 @@ impl FaultSpec {
     pub fn needs_disk(&self) -> bool {
         matches!(
             self,
-            FaultSpec::Power(_) | FaultSpec::PowerCycle(_) | FaultSpec::Corrupt(_)
+            FaultSpec::Power(_) | FaultSpec::PowerCycle(_) | FaultSpec::Corrupt { .. }
         )
     }
 }
@@ -87,8 +92,16 @@ impl fmt::Display for FaultSpec {
             FaultSpec::Power(Some(target)) => write!(f, "power:{target}"),
             FaultSpec::PowerCycle(None) => f.write_str("powercycle"),
             FaultSpec::PowerCycle(Some(target)) => write!(f, "powercycle:{target}"),
-            FaultSpec::Corrupt(None) => f.write_str("corrupt"),
-            FaultSpec::Corrupt(Some(target)) => write!(f, "corrupt:{target}"),
+            FaultSpec::Corrupt { target, kind } => {
+                f.write_str("corrupt")?;
+                if let Some(target) = target {
+                    write!(f, ":{target}")?;
+                }
+                if let Some(kind) = kind {
+                    write!(f, ":{}", kind.as_str())?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -149,6 +162,41 @@ fn parse_option<T: Copy>(
         })
 }
 
+/// `corrupt`'s options: up to two words after it, a target (`one`,
+/// `minority`) and a kind (`bitflip`, `truncate`), in that order, each
+/// optional: `corrupt:one:bitflip`, `corrupt:truncate`.
+fn parse_corrupt(list: &str, option: Option<&str>) -> Result<FaultSpec, Error> {
+    let (mut target, mut kind) = (None, None);
+    let words: Vec<&str> = option.map(|o| o.split(':').collect()).unwrap_or_default();
+    for (i, word) in words.iter().enumerate() {
+        let as_target = FaultSpec::CORRUPT_TARGETS
+            .iter()
+            .copied()
+            .find(|t| t.as_str() == *word);
+        let as_kind = CorruptKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str() == *word);
+        match (as_target, as_kind) {
+            (Some(t), _) if i == 0 => target = Some(t),
+            (_, Some(k)) if kind.is_none() && i < 2 => kind = Some(k),
+            _ => {
+                return Err(Error::UnknownOption {
+                    list: list.to_owned(),
+                    fault: "corrupt".to_owned(),
+                    word: (*word).to_owned(),
+                    valid: format!(
+                        "{} (a target first), then {}",
+                        valid_list(FaultSpec::CORRUPT_TARGETS.iter().map(|t| t.as_str())),
+                        valid_list(CorruptKind::ALL.iter().map(|k| k.as_str()))
+                    ),
+                })
+            }
+        }
+    }
+    Ok(FaultSpec::Corrupt { target, kind })
+}
+
 impl FromStr for FaultMix {
     type Err = Error;
 
@@ -194,13 +242,7 @@ impl FromStr for FaultMix {
                 "crash" => FaultSpec::Crash(target()?),
                 "power" => FaultSpec::Power(target()?),
                 "powercycle" => FaultSpec::PowerCycle(target()?),
-                "corrupt" => FaultSpec::Corrupt(parse_option(
-                    list,
-                    fault,
-                    option,
-                    &FaultSpec::CORRUPT_TARGETS,
-                    Victims::as_str,
-                )?),
+                "corrupt" => parse_corrupt(list, option)?,
                 "figure8" => match option {
                     None => FaultSpec::Figure8,
                     Some(word) => {
@@ -341,8 +383,14 @@ mod tests {
             vec![
                 FaultSpec::Power(Some(Victims::All)),
                 FaultSpec::PowerCycle(None),
-                FaultSpec::Corrupt(Some(Victims::Minority)),
-                FaultSpec::Corrupt(None),
+                FaultSpec::Corrupt {
+                    target: Some(Victims::Minority),
+                    kind: None
+                },
+                FaultSpec::Corrupt {
+                    target: None,
+                    kind: None
+                },
             ]
         );
         assert_eq!(
@@ -361,6 +409,43 @@ mod tests {
             .to_string();
         assert!(error.contains("\"majority\""), "{error}");
         assert!(error.contains("one, minority"), "{error}");
+    }
+
+    #[test]
+    fn corrupt_takes_a_target_then_a_kind_each_optional() {
+        let mix: FaultMix = "corrupt:one:bitflip,corrupt:truncate,corrupt:minority"
+            .parse()
+            .expect("a valid list");
+        assert_eq!(
+            mix.0,
+            vec![
+                FaultSpec::Corrupt {
+                    target: Some(Victims::One),
+                    kind: Some(CorruptKind::Bitflip)
+                },
+                FaultSpec::Corrupt {
+                    target: None,
+                    kind: Some(CorruptKind::Truncate)
+                },
+                FaultSpec::Corrupt {
+                    target: Some(Victims::Minority),
+                    kind: None
+                },
+            ]
+        );
+        assert_eq!(
+            mix.to_string(),
+            "corrupt:one:bitflip,corrupt:truncate,corrupt:minority"
+        );
+        for bad in [
+            "corrupt:bitflip:one",
+            "corrupt:one:one",
+            "corrupt:one:bitflip:truncate",
+            "corrupt:smash",
+        ] {
+            let error = bad.parse::<FaultMix>().expect_err(bad).to_string();
+            assert!(error.contains("bitflip, truncate"), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use tokio::time::sleep;
 
 use crate::{
-    Corruption, Disks, Dropped, Fault, Link, Network, NodeId, Partition, Schedule, Shape,
-    Supervisor, Victims,
+    CorruptKind, Corruption, Disks, Dropped, Fault, Link, Network, NodeId, Partition, Schedule,
+    Shape, Supervisor, Victims,
 };
 
 mod figure8;
@@ -265,10 +265,11 @@ impl Nemesis {
                 target,
                 nodes,
                 seed,
+                kind,
             } => {
                 let mut events = Vec::new();
                 for &node in nodes {
-                    let (event, killed) = self.corrupt(*target, node, *seed).await;
+                    let (event, killed) = self.corrupt(*target, node, *seed, *kind).await;
                     events.push(event);
                     events.extend(self.restart(killed).await);
                 }
@@ -364,6 +365,7 @@ impl Nemesis {
         target: Victims,
         node: NodeId,
         seed: u64,
+        kind: Option<CorruptKind>,
     ) -> (NemesisEvent, Vec<NodeId>) {
         let mut event = NemesisEvent::new(Action::Corrupt, self.now_ns());
         event.target = Some(target);
@@ -379,7 +381,7 @@ impl Nemesis {
         event.nodes.push(node);
         let seed = seed ^ (node.index() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         match &self.disks {
-            Some(disks) => match disks.corrupt(node, seed) {
+            Some(disks) => match disks.corrupt(node, seed, kind) {
                 Ok(corruption) => event.corruption = Some(corruption),
                 Err(error) => event.errors.push(error.to_string()),
             },

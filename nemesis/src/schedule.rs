@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::rng::Rng;
-use crate::{FaultMix, FaultSpec, NodeId, Partition, Shape, Victims};
+use crate::{CorruptKind, FaultMix, FaultSpec, NodeId, Partition, Shape, Victims};
 
 /// One fault, fully planned: what a `Nemesis` applies and later undoes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +88,8 @@ pub enum Fault {
         nodes: Vec<NodeId>,
         /// Seeds the damage (mixed with each node's index).
         seed: u64,
+        /// A bit flip or a truncation; by seed when `None`.
+        kind: Option<CorruptKind>,
     },
 }
 
@@ -148,6 +150,9 @@ pub struct Schedule {
     /// Per kind (partition, pause, kill, stall, crash, power, powercycle): whether its next bare
     /// fault goes for the leader.
     leader_turn: [bool; 7],
+    /// The nodes `corrupt` has damaged so far: never more than a minority
+    /// over the whole run, so that a majority keeps its data.
+    corrupted: Vec<NodeId>,
 }
 
 impl Schedule {
@@ -160,7 +165,40 @@ impl Schedule {
             rng: Rng::new(seed),
             round: Vec::new(),
             leader_turn: [true; 7],
+            corrupted: Vec::new(),
         }
+    }
+
+    /// The nodes a `corrupt` of `picked` may damage: those already damaged
+    /// stay allowed; a new one only while the damaged set is smaller than
+    /// a minority. Nodes that may not be damaged are replaced by damaged
+    /// ones, so the fault keeps its size. Sorted.
+    fn corruptible(&mut self, picked: Vec<NodeId>) -> Vec<NodeId> {
+        let limit = (self.count - crate::shape::majority(self.count)).max(1);
+        let mut chosen = Vec::with_capacity(picked.len());
+        for node in &picked {
+            if self.corrupted.contains(node) {
+                chosen.push(*node);
+            } else if self.corrupted.len() < limit {
+                self.corrupted.push(*node);
+                chosen.push(*node);
+            }
+        }
+        let mut spare: Vec<NodeId> = self
+            .corrupted
+            .iter()
+            .copied()
+            .filter(|node| !chosen.contains(node))
+            .collect();
+        self.rng.shuffle(&mut spare);
+        while chosen.len() < picked.len() {
+            match spare.pop() {
+                Some(node) => chosen.push(node),
+                None => break,
+            }
+        }
+        chosen.sort_unstable();
+        chosen
     }
 
     /// The next item of the mix: the rest of this round, or a new round.
@@ -267,12 +305,14 @@ impl Schedule {
                     nodes: target.pick(self.count, leader, &mut self.rng),
                 }
             }
-            FaultSpec::Corrupt(target) => {
+            FaultSpec::Corrupt { target, kind } => {
                 let target = target.unwrap_or_else(|| *self.rng.pick(&FaultSpec::CORRUPT_TARGETS));
+                let picked = target.pick(self.count, leader, &mut self.rng);
                 Fault::Corrupt {
                     target,
-                    nodes: target.pick(self.count, leader, &mut self.rng),
+                    nodes: self.corruptible(picked),
                     seed: self.rng.next_u64(),
+                    kind,
                 }
             }
         })
@@ -380,7 +420,7 @@ mod tests {
 
     #[test]
     fn disk_faults_are_planned_with_their_targets_and_corrupt_never_takes_a_majority() {
-        let mix: FaultMix = "power:all,powercycle:leader,corrupt"
+        let mix: FaultMix = "power:all,powercycle:leader,corrupt:bitflip"
             .parse()
             .expect("valid");
         let mut schedule = Schedule::new(mix, 5, 3);
@@ -399,7 +439,9 @@ mod tests {
                     target,
                     nodes,
                     seed,
+                    kind,
                 }) => {
+                    assert_eq!(kind, Some(CorruptKind::Bitflip));
                     assert!(FaultSpec::CORRUPT_TARGETS.contains(&target), "{target}");
                     assert!(nodes.len() <= 2, "{nodes:?}");
                     seeds.insert(seed);
@@ -408,6 +450,31 @@ mod tests {
             }
         }
         assert!(seeds.len() > 1, "each corruption draws its own seed");
+    }
+
+    #[test]
+    fn corrupt_damages_no_more_than_a_minority_over_the_whole_run() {
+        for (count, limit) in [(3, 1), (5, 2), (4, 1)] {
+            for seed in 0..20 {
+                let mix: FaultMix = "corrupt:one,corrupt:minority,corrupt"
+                    .parse()
+                    .expect("valid");
+                let mut schedule = Schedule::new(mix, count, seed);
+                let mut damaged = std::collections::BTreeSet::new();
+                let mut sizes = Vec::new();
+                for _ in 0..30 {
+                    let Some(Fault::Corrupt { target, nodes, .. }) = schedule.next_fault(None)
+                    else {
+                        panic!("only corrupt in the mix");
+                    };
+                    let want = if target == Victims::One { 1 } else { limit };
+                    assert_eq!(nodes.len(), want, "count {count} seed {seed}: {nodes:?}");
+                    damaged.extend(nodes.iter().copied());
+                    sizes.push(damaged.len());
+                }
+                assert_eq!(damaged.len(), limit, "count {count} seed {seed}: {sizes:?}");
+            }
+        }
     }
 
     #[test]

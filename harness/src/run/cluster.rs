@@ -256,7 +256,8 @@ pub async fn build(plan: &Plan, run: &RunDir, token: &str) -> Result<Cluster> {
             .as_ref()
             .map(|disk| disk.corruptible.clone())
             .unwrap_or_default();
-        let disks = Disks::mount(dirs, corruptible).context("cannot mount the nodes' lazy disks")?;
+        let disks =
+            Disks::mount(dirs, corruptible).context("cannot mount the nodes' lazy disks")?;
         (Some(Arc::new(disks)), Some(watcher))
     } else {
         (None, None)

@@ -115,7 +115,7 @@ impl Plan {
             let corrupts = mix
                 .0
                 .iter()
-                .any(|fault| matches!(fault, nemesis::FaultSpec::Corrupt(_)));
+                .any(|fault| matches!(fault, nemesis::FaultSpec::Corrupt { .. }));
             if corrupts && disk.corruptible.is_empty() {
                 bail!(
                     "--nemesis {:?}: corrupt needs `disk.corruptible` in the target spec {} \
