@@ -35,6 +35,18 @@ pub struct OpCounts {
     pub info: u64,
 }
 
+/// A node that would not start again after a fault (e.g. it found its log
+/// damaged and refused): the run judged the history on the other nodes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RefusedStart {
+    /// The node, `n1`, ...
+    pub node: String,
+    /// When the restart gave up, in nanoseconds since the run's start.
+    pub time_ns: u64,
+    /// Why, in the node's words: the last line of its log, else the error.
+    pub reason: String,
+}
+
 /// `results.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResults {
@@ -62,6 +74,9 @@ pub struct RunResults {
     /// their expected anomaly against it.
     #[serde(default)]
     pub anomalies: Vec<String>,
+    /// Every restart a node refused, in time order (none: left out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused_to_start: Vec<RefusedStart>,
 }
 
 /// docs/design.md's exit code in one word: `valid`, `invalid`, `unknown` or
@@ -122,11 +137,17 @@ mod tests {
             faults: BTreeMap::from([("partition".into(), 3)]),
             timings: BTreeMap::new(),
             anomalies: vec!["linearizability:nonlinearizable".into()],
+            refused_to_start: vec![RefusedStart {
+                node: "n2".into(),
+                time_ns: 5_000_000_000,
+                reason: "log file is damaged at byte 12".into(),
+            }],
         };
         write_json(&path, "results", &results).unwrap();
         let back: RunResults =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(back.exit_code, 1);
+        assert_eq!(back.refused_to_start, results.refused_to_start);
         assert_eq!(
             back.check("linearizability").unwrap().verdict,
             Verdict::Invalid

@@ -429,6 +429,7 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, observed: Observat
         faults,
         timings,
         anomalies,
+        refused_to_start: observed.faults.refused.clone(),
     };
     if let Err(err) = results::write_json(&run.results_json(), "results.json", &results) {
         eprintln!("faultline: warning: {err}");

@@ -260,6 +260,7 @@ pub fn write_run(dir: &Path, ops: usize, hostile: bool) -> Made {
             "linearizability:nonlinearizable".into(),
             "list-append:lost-write".into(),
         ],
+        refused_to_start: Vec::new(),
     };
     results::write_json(&dir.join("results.json"), "results", &results).unwrap();
     let test = json!({
