@@ -291,6 +291,8 @@ async fn drive_cluster<C: Client>(
         let history = Arc::clone(&history);
         let faults = Arc::clone(&faults);
         let client = Arc::clone(&client);
+        let sampler = Arc::clone(&sampler);
+        let supervisor = Arc::clone(&cluster.supervisor);
         let interval = plan.nemesis_interval;
         let active = !plan.mix.is_none();
         let mut stop = stop.clone();
@@ -314,6 +316,11 @@ async fn drive_cluster<C: Client>(
                 let named = if nemesis.is_faulty() {
                     None
                 } else {
+                    // Every node's committed log just before each fault: what
+                    // a power loss or a crash then takes back shows up as a
+                    // rollback, however the fault falls between the
+                    // once-a-second samples.
+                    sampler::sample_all(&sampler, client.as_ref(), &supervisor).await;
                     tokio::time::timeout(nemesis::LEADER_TIMEOUT, client.leader())
                         .await
                         .ok()

@@ -1,11 +1,11 @@
 //! Sampling every node's committed log into `raftlog.jsonl` (docs/design.md,
 //! "Committed entries are never rolled back, seen from the nodes").
 //!
-//! During the main phase each running node is asked, every second, for the
-//! committed entries after the last one it listed, and the last `OVERLAP`
-//! it listed again (an entry overwritten near the tail shows up at once);
-//! after a restart (a new
-//! process id) it lists again from index 1. After the final heal and the
+//! During the main phase each running node is asked, every second and just
+//! before each fault, for the committed entries after the last one it
+//! listed, and the last `OVERLAP` it listed again (an entry overwritten near
+//! the tail shows up at once); after a restart (a new process id) it lists
+//! again from index 1. After the final heal and the
 //! recovery wait every node lists its whole committed log once more
 //! (`final_sample`), so an entry overwritten at any time shows up.
 
@@ -184,16 +184,11 @@ pub async fn sample_until<C: Client>(
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    let nodes = supervisor.len();
     loop {
         if let Ok(leader) = tokio::time::timeout(SAMPLE_TIMEOUT, client.leader()).await {
             sampler.saw_leader(leader);
         }
-        for node in NodeId::all(nodes) {
-            sampler
-                .sample(client.as_ref(), &supervisor, node, false)
-                .await;
-        }
+        sample_all(&sampler, client.as_ref(), &supervisor).await;
         tokio::select! {
             () = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
@@ -201,6 +196,14 @@ pub async fn sample_until<C: Client>(
         if *stop.borrow() {
             return;
         }
+    }
+}
+
+/// Every node's committed log since its last sample, once (as the
+/// once-a-second samples do), e.g. just before a fault.
+pub async fn sample_all<C: Client>(sampler: &Sampler, client: &C, supervisor: &Supervisor) {
+    for node in NodeId::all(supervisor.len()) {
+        sampler.sample(client, supervisor, node, false).await;
     }
 }
 
