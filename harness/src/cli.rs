@@ -366,6 +366,12 @@ pub struct RunArgs {
     /// from the node's local state: stale reads are allowed and expected).
     #[arg(long, value_enum, default_value = "linearizable")]
     pub read_mode: ReadModeArg,
+    /// Disk faults in lazyfs's strict mode: a power loss also drops the
+    /// directory entries (creates, renames, unlinks) changed since their
+    /// directory's last fsync (docs/disk.md). Default: directory operations
+    /// are durable at once.
+    #[arg(long)]
+    pub strict_disk: bool,
     /// Seed of every random choice (default: random, printed and stored).
     #[arg(long)]
     pub seed: Option<u64>,

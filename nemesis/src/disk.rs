@@ -95,12 +95,17 @@ impl Disks {
     /// Mounts, for node i, `dirs[i].0` (the backing directory) on
     /// `dirs[i].1` (its data directory), creating both. `corruptible`:
     /// globs (`*` and `?` within one path segment) of the files, relative
-    /// to the data directory, that `corrupt` may damage.
+    /// to the data directory, that `corrupt` may damage. `options`: lazyfs's
+    /// mode (default or strict).
     ///
     /// # Errors
     /// `Disk` naming the node and the directory that could not be made or
     /// mounted (the disks mounted so far are unmounted).
-    pub fn mount(dirs: Vec<(PathBuf, PathBuf)>, corruptible: Vec<String>) -> Result<Self> {
+    pub fn mount(
+        dirs: Vec<(PathBuf, PathBuf)>,
+        corruptible: Vec<String>,
+        options: Options,
+    ) -> Result<Self> {
         let mut disks = Vec::with_capacity(dirs.len());
         for (i, (backing, mountpoint)) in dirs.into_iter().enumerate() {
             let node = NodeId(i);
@@ -109,7 +114,7 @@ impl Disks {
                     disk_error(node, format!("cannot create {}: {e}", dir.display()))
                 })?;
             }
-            let mount = LazyFs::mount(&backing, &mountpoint, Options::default())
+            let mount = LazyFs::mount(&backing, &mountpoint, options)
                 .map_err(|e| disk_error(node, e))?;
             disks.push(Disk {
                 backing,
@@ -394,7 +399,7 @@ mod tests {
         let why = if std::path::Path::new("/dev/fuse").exists() {
             let dirs = vec![(dir.path().join("n1.disk"), dir.path().join("n1"))];
             let globs = corruptible.iter().map(|g| (*g).to_owned()).collect();
-            match Disks::mount(dirs, globs) {
+            match Disks::mount(dirs, globs, Options::default()) {
                 Ok(disks) => return Some((dir, disks)),
                 Err(e) => e.to_string(),
             }

@@ -257,7 +257,13 @@ pub async fn build(plan: &Plan, run: &RunDir, token: &str) -> Result<Cluster> {
             .map(|disk| disk.corruptible.clone())
             .unwrap_or_default();
         let disks =
-            Disks::mount(dirs, corruptible).context("cannot mount the nodes' lazy disks")?;
+            Disks::mount(
+            dirs,
+            corruptible,
+            lazyfs::Options {
+                strict: plan.strict_disk,
+            },
+        ).context("cannot mount the nodes' lazy disks")?;
         (Some(Arc::new(disks)), Some(watcher))
     } else {
         (None, None)

@@ -42,6 +42,8 @@ pub struct Plan {
     pub ops_per_key: usize,
     /// Requests to the leader only.
     pub to_leader: bool,
+    /// Disk faults in lazyfs's strict mode.
+    pub strict_disk: bool,
     /// etcd's read mode.
     pub read_mode: ReadMode,
     /// The first run's seed.
@@ -125,6 +127,13 @@ impl Plan {
                 );
             }
         }
+        if args.strict_disk && !mix.needs_disk() {
+            bail!(
+                "--strict-disk is for runs with disk faults (power, powercycle, corrupt), \
+                 not --nemesis {:?}",
+                args.nemesis
+            );
+        }
         if args.concurrency == 0 {
             bail!("--concurrency must be at least 1");
         }
@@ -172,6 +181,7 @@ impl Plan {
             keys,
             ops_per_key,
             to_leader: args.to_leader,
+            strict_disk: args.strict_disk,
             read_mode,
             seed,
             node_args,

@@ -131,6 +131,9 @@ pub fn reproduce(plan: &Plan, seed: u64) -> String {
     if plan.to_leader {
         words.push("--to-leader".into());
     }
+    if plan.strict_disk {
+        words.push("--strict-disk".into());
+    }
     if plan.read_mode != workloads::ReadMode::Linearizable {
         words.extend(["--read-mode".into(), plan.read_mode.to_string()]);
     }
@@ -172,6 +175,7 @@ impl TestRecord {
                 "keys": plan.keys,
                 "ops_per_key": plan.ops_per_key,
                 "to_leader": plan.to_leader,
+                "strict_disk": plan.strict_disk,
                 "read_mode": plan.read_mode,
                 "node_args": plan.node_args,
                 "store": plan.store.root(),

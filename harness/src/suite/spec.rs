@@ -55,6 +55,7 @@ struct Fields {
     keys: Option<usize>,
     ops_per_key: Option<usize>,
     to_leader: Option<bool>,
+    strict_disk: Option<bool>,
     read_mode: Option<String>,
     node_args: Option<OneOrMany>,
     check_timeout: Option<String>,
@@ -81,6 +82,7 @@ impl Fields {
             keys: self.keys.or(d.keys),
             ops_per_key: self.ops_per_key.or(d.ops_per_key),
             to_leader: self.to_leader.or(d.to_leader),
+            strict_disk: self.strict_disk.or(d.strict_disk),
             read_mode: self.read_mode.or(d.read_mode),
             node_args: self.node_args.or(d.node_args),
             check_timeout: self.check_timeout.or(d.check_timeout),
@@ -293,6 +295,9 @@ fn expand(fields: &Fields, suite_dir: &Path, overrides: &Overrides) -> Result<Ve
     base.ops_per_key = fields.ops_per_key.or(base.ops_per_key);
     if let Some(to_leader) = fields.to_leader {
         base.to_leader = to_leader;
+    }
+    if let Some(strict_disk) = fields.strict_disk {
+        base.strict_disk = strict_disk;
     }
     if let Some(read_mode) = &fields.read_mode {
         base.read_mode = ReadModeArg(
