@@ -2,7 +2,9 @@
 //! operation through to a backing directory, but holds what was written to a
 //! file since its last `fsync`/`fdatasync` in memory until that sync, as
 //! LazyFS does for Jepsen. [`Mount::power_loss`] drops what is held, so the
-//! files hold exactly what was synced.
+//! files hold exactly what was synced. In strict mode ([`Options::strict`])
+//! directory entries are held too: after a power loss each directory lists
+//! exactly the entries it had at its last fsync.
 //!
 //! The crash model, its edge cases and the figures are in docs/disk.md.
 //!

@@ -351,7 +351,7 @@ impl Strict {
     /// an fsync of a directory). Returns the files unlinked.
     pub(crate) fn collect(&mut self, root: &OwnedFd) -> Vec<Key> {
         let mut unlinked = Vec::new();
-        loop {
+        while !self.stashed.is_empty() {
             let named: HashSet<Key> = self
                 .durable
                 .values()
@@ -448,10 +448,8 @@ impl Strict {
                     // durable listing names is live or stashed).
                     continue;
                 };
-                if e.dir {
+                let placed = if e.dir {
                     renameat(stash, from.as_os_str(), &snap.fd, name.as_os_str())
-                        .map_err(io_err)?;
-                    loc.remove(&e.key);
                 } else {
                     linkat(
                         stash,
@@ -460,7 +458,16 @@ impl Strict {
                         name.as_os_str(),
                         AtFlags::empty(),
                     )
-                    .map_err(io_err)?;
+                };
+                match placed {
+                    Ok(()) => {}
+                    // A directory removed for good (replaced by a rename):
+                    // nothing durable names it, its listing is moot.
+                    Err(Errno::ENOENT) => continue,
+                    Err(e) => return Err(io_err(e)),
+                }
+                if e.dir {
+                    loc.remove(&e.key);
                 }
                 *changed.entry(*dir).or_default() += 1;
             }

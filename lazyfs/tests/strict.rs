@@ -372,3 +372,39 @@ fn strict_mode_keeps_mmap_and_held_writes_as_in_default_mode() {
     assert_eq!(&fs::read(t.p("synced")).unwrap()[4096..4100], b"kept");
     assert_eq!(mmap_read(&t.p("unsynced")), vec![b'.'; 8192]);
 }
+
+#[test]
+fn a_durable_directory_replaced_by_a_rename_comes_back() {
+    let Some(t) = strict("a_durable_directory_replaced_by_a_rename_comes_back") else {
+        return;
+    };
+    fs::create_dir(t.p("old")).unwrap();
+    fsync_dir(&t.mnt);
+    let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
+    let durable = ino(&t.backing.join("old"));
+    fs::create_dir(t.p("new")).unwrap();
+    fs::rename(t.p("new"), t.p("old")).unwrap();
+    assert_ne!(ino(&t.backing.join("old")), durable);
+    let r = t.mount().power_loss().unwrap();
+    assert_eq!(r.entries, 2, "{r:?}");
+    assert_eq!(names(&t.mnt), ["old"]);
+    assert_eq!(ino(&t.backing.join("old")), durable);
+}
+
+#[test]
+fn a_directory_with_no_durable_name_replaced_by_a_rename_is_gone_for_good() {
+    let Some(t) = strict("a_directory_with_no_durable_name_replaced_by_a_rename_is_gone_for_good")
+    else {
+        return;
+    };
+    fs::create_dir(t.p("t")).unwrap();
+    pwrite(&t.p("t/x"), 0, b"x");
+    fsync_dir(&t.p("t"));
+    fs::remove_file(t.p("t/x")).unwrap();
+    fs::create_dir(t.p("s")).unwrap();
+    fs::rename(t.p("s"), t.p("t")).unwrap();
+    let r = t.mount().power_loss().unwrap();
+    assert_eq!(r.entries, 1, "{r:?}");
+    assert!(names(&t.mnt).is_empty());
+    assert!(names(&t.backing).is_empty(), "{:?}", names(&t.backing));
+}
