@@ -28,6 +28,7 @@ use nix::sys::stat::{fstatat, FileStat, Mode, SFlag};
 use nix::unistd::UnlinkatFlags;
 
 use crate::held::Held;
+use crate::strict::Strict;
 
 /// Entries and attributes are never cached by the kernel: what a power
 /// loss drops must not be served afterwards.
@@ -74,17 +75,21 @@ pub(crate) struct State {
     dirs: HashMap<u64, Vec<DirEntry>>,
     next_fh: u64,
     pub(crate) held: HashMap<Key, HeldFile>,
+    /// Strict mode's durable directory listings, if strict.
+    pub(crate) strict: Option<Strict>,
 }
 
 impl State {
     /// The state of a mount whose root is the directory `root` (an `O_PATH`
-    /// descriptor).
-    pub(crate) fn new(root: OwnedFd) -> io::Result<State> {
+    /// descriptor of `root_path`, canonical); `strict` holds directory
+    /// entries too.
+    pub(crate) fn new(root: OwnedFd, root_path: PathBuf, strict: bool) -> io::Result<State> {
         let st = stat_fd(&root).map_err(io::Error::from)?;
         let key = (st.st_dev, st.st_ino);
         let mut state = State {
             next_ino: ROOT + 1,
             next_fh: 1,
+            strict: strict.then(|| Strict::new(key, root_path)),
             ..State::default()
         };
         state.by_key.insert(key, ROOT);
@@ -97,6 +102,139 @@ impl State {
             },
         );
         Ok(state)
+    }
+
+    /// Strict mode: the parts an operation on the entries of `parent`
+    /// needs (the strict state, the root, the parent's identity and
+    /// descriptor); None in default mode.
+    fn strict_parts(
+        &mut self,
+        parent: INodeNo,
+    ) -> Result<Option<(&mut Strict, &OwnedFd, Key, &OwnedFd)>, Errno> {
+        let State { nodes, strict, .. } = self;
+        let Some(strict) = strict.as_mut() else {
+            return Ok(None);
+        };
+        let root = &nodes[&ROOT].fd;
+        let p = nodes.get(&parent.0).ok_or(Errno::ENOENT)?;
+        Ok(Some((strict, root, p.key, &p.fd)))
+    }
+
+    /// Whether `name` in `parent` is strict mode's hidden stash.
+    fn hidden(&self, parent: INodeNo, name: &OsStr) -> bool {
+        match (&self.strict, self.nodes.get(&parent.0)) {
+            (Some(strict), Some(p)) => strict.hides(p.key, name),
+            _ => false,
+        }
+    }
+
+    /// Before a name is added to `parent`: strict mode records the
+    /// parent's durable listing. The stash's name cannot be taken.
+    fn before_add(&mut self, parent: INodeNo, name: &OsStr) -> Result<(), Errno> {
+        if self.hidden(parent, name) {
+            return Err(Errno::EPERM);
+        }
+        if let Some((strict, _, key, fd)) = self.strict_parts(parent)? {
+            strict.touch(key, fd).map_err(io_errno)?;
+        }
+        Ok(())
+    }
+
+    /// Before `name` in `parent` goes or is replaced: strict mode keeps a
+    /// file its parent's durable listing names.
+    fn before_remove(&mut self, parent: INodeNo, name: &OsStr) -> Result<(), Errno> {
+        if let Some((strict, root, key, fd)) = self.strict_parts(parent)? {
+            strict.keep(root, key, fd, name).map_err(io_errno)?;
+        }
+        Ok(())
+    }
+
+    /// Strict mode, before a rename: records both listings and keeps what
+    /// their durable listings name and the rename takes away.
+    fn before_rename(
+        &mut self,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+    ) -> Result<Option<Renaming>, Errno> {
+        let Some(to) = self.strict_parts(newparent)?.map(|(_, _, key, _)| key) else {
+            return Ok(None);
+        };
+        let Some((strict, root, from, from_fd)) = self.strict_parts(parent)? else {
+            return Ok(None);
+        };
+        let kind = |fd: &OwnedFd, name: &OsStr| {
+            fstatat(fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                .ok()
+                .map(|st| {
+                    (
+                        (st.st_dev, st.st_ino),
+                        kind_of(st.st_mode) == FileType::Directory,
+                    )
+                })
+        };
+        let src = kind(from_fd, name);
+        strict.keep(root, from, from_fd, name).map_err(io_errno)?;
+        let exchange = flags.bits() & nix::libc::RENAME_EXCHANGE != 0;
+        let noreplace = flags.bits() & nix::libc::RENAME_NOREPLACE != 0;
+        let Some((strict, root, _, to_fd)) = self.strict_parts(newparent)? else {
+            return Ok(None);
+        };
+        let dst = kind(to_fd, newname);
+        strict.touch(to, to_fd).map_err(io_errno)?;
+        let mut stashed = None;
+        if dst.is_some() && !noreplace {
+            let both_dirs = src.is_some_and(|s| s.1) && dst.is_some_and(|d| d.1);
+            if both_dirs && !exchange {
+                stashed = strict
+                    .keep_replaced_dir(root, to, to_fd, newname)
+                    .map_err(io_errno)?;
+            } else {
+                strict.keep(root, to, to_fd, newname).map_err(io_errno)?;
+            }
+        }
+        Ok(Some(Renaming {
+            src,
+            dst: if exchange { dst } else { None },
+            from,
+            to,
+            name: name.to_os_string(),
+            stashed,
+        }))
+    }
+
+    /// Strict mode, after a rename: a directory moved to another parent is
+    /// durable there at once; a directory set aside for a rename that
+    /// failed goes back.
+    fn after_rename(&mut self, r: Option<Renaming>, ok: bool, newparent: INodeNo, newname: &OsStr) {
+        let Some(r) = r else { return };
+        let Ok(Some((strict, _, _, to_fd))) = self.strict_parts(newparent) else {
+            return;
+        };
+        if !ok {
+            if let Some(key) = r.stashed {
+                strict.unstash(key, to_fd, newname);
+            }
+            return;
+        }
+        if let Some((key, true)) = r.src {
+            strict.moved_dir(key, r.from, r.to, newname);
+        }
+        if let Some((key, true)) = r.dst {
+            strict.moved_dir(key, r.to, r.from, &r.name);
+        }
+    }
+
+    /// Makes the directory entries as of each directory's last fsync the
+    /// only ones (strict mode); returns the names removed or put back.
+    pub(crate) fn restore_entries(&mut self) -> io::Result<usize> {
+        let State { nodes, strict, .. } = self;
+        let Some(strict) = strict.as_mut() else {
+            return Ok(0);
+        };
+        Ok(strict.restore(&nodes[&ROOT].fd)?.entries)
     }
 
     /// Every inode number the kernel may still have cached.
@@ -248,6 +386,19 @@ impl State {
     }
 }
 
+/// What a strict-mode rename needs to know once it is done.
+struct Renaming {
+    /// The source's identity and whether it is a directory.
+    src: Option<(Key, bool)>,
+    /// For an exchange, the target's.
+    dst: Option<(Key, bool)>,
+    from: Key,
+    to: Key,
+    name: OsString,
+    /// A directory replaced by the rename, set aside in the stash.
+    stashed: Option<Key>,
+}
+
 /// The file system served to the kernel.
 pub(crate) struct LazyFs {
     pub(crate) state: Arc<Mutex<State>>,
@@ -343,7 +494,11 @@ fn open_backing(
 
 impl Filesystem for LazyFs {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        match self.lock().lookup_child(parent, name) {
+        let mut st = self.lock();
+        if st.hidden(parent, name) {
+            return reply.error(Errno::ENOENT);
+        }
+        match st.lookup_child(parent, name) {
             Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
             Err(e) => reply.error(e),
         }
@@ -479,6 +634,7 @@ impl Filesystem for LazyFs {
     ) {
         let mut st = self.lock();
         let result = (|| {
+            st.before_add(parent, name)?;
             let parent_fd = &st.node(parent)?.fd;
             nix::sys::stat::mknodat(
                 parent_fd,
@@ -507,6 +663,7 @@ impl Filesystem for LazyFs {
     ) {
         let mut st = self.lock();
         let result = (|| {
+            st.before_add(parent, name)?;
             let parent_fd = &st.node(parent)?.fd;
             nix::sys::stat::mkdirat(parent_fd, name, Mode::from_bits_truncate(mode))
                 .map_err(errno)?;
@@ -520,8 +677,12 @@ impl Filesystem for LazyFs {
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let mut st = self.lock();
+        if st.hidden(parent, name) {
+            return reply.error(Errno::ENOENT);
+        }
         let key = st.child_key(parent, name);
-        let result = st.node(parent).and_then(|p| {
+        let result = st.before_remove(parent, name).and_then(|()| {
+            let p = st.node(parent)?;
             nix::unistd::unlinkat(&p.fd, name, UnlinkatFlags::NoRemoveDir).map_err(errno)
         });
         if let Some(key) = key {
@@ -534,10 +695,20 @@ impl Filesystem for LazyFs {
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let st = self.lock();
-        match st.node(parent).and_then(|p| {
-            nix::unistd::unlinkat(&p.fd, name, UnlinkatFlags::RemoveDir).map_err(errno)
-        }) {
+        let mut st = self.lock();
+        if st.hidden(parent, name) {
+            return reply.error(Errno::ENOENT);
+        }
+        let result = match st.strict_parts(parent) {
+            Ok(Some((strict, root, key, fd))) => {
+                strict.rmdir(root, key, fd, name).map(|_| ()).map_err(errno)
+            }
+            Ok(None) => st.node(parent).and_then(|p| {
+                nix::unistd::unlinkat(&p.fd, name, UnlinkatFlags::RemoveDir).map_err(errno)
+            }),
+            Err(e) => Err(e),
+        };
+        match result {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -553,6 +724,7 @@ impl Filesystem for LazyFs {
     ) {
         let mut st = self.lock();
         let result = (|| {
+            st.before_add(parent, link_name)?;
             let parent_fd = &st.node(parent)?.fd;
             nix::unistd::symlinkat(target, parent_fd, link_name).map_err(errno)?;
             st.lookup_child(parent, link_name)
@@ -574,7 +746,18 @@ impl Filesystem for LazyFs {
         reply: ReplyEmpty,
     ) {
         let mut st = self.lock();
+        if st.hidden(parent, name) {
+            return reply.error(Errno::ENOENT);
+        }
+        if st.hidden(newparent, newname) {
+            return reply.error(Errno::EPERM);
+        }
         let replaced = st.child_key(newparent, newname);
+        let prepared = st.before_rename(parent, name, newparent, newname, flags);
+        let moved_back = match prepared {
+            Ok(p) => p,
+            Err(e) => return reply.error(e),
+        };
         let result = (|| {
             let from = &st.node(parent)?.fd;
             let to = &st.node(newparent)?.fd;
@@ -591,6 +774,7 @@ impl Filesystem for LazyFs {
                 .map_err(errno)
             }
         })();
+        st.after_rename(moved_back, result.is_ok(), newparent, newname);
         if let Some(key) = replaced {
             st.forget_if_unlinked(key);
         }
@@ -610,6 +794,7 @@ impl Filesystem for LazyFs {
     ) {
         let mut st = self.lock();
         let result = (|| {
+            st.before_add(newparent, newname)?;
             let path = proc_path(&st.node(ino)?.fd);
             let to = &st.node(newparent)?.fd;
             nix::unistd::linkat(
@@ -771,6 +956,9 @@ impl Filesystem for LazyFs {
             ];
             for e in std::fs::read_dir(proc_path(&node.fd)).map_err(io_errno)? {
                 let e = e.map_err(io_errno)?;
+                if st.hidden(ino, &e.file_name()) {
+                    continue;
+                }
                 let ft = e.file_type().map_err(io_errno)?;
                 entries.push(DirEntry {
                     name: e.file_name(),
@@ -824,12 +1012,25 @@ impl Filesystem for LazyFs {
     fn fsyncdir(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         _fh: FileHandle,
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        // Directory operations are durable at once.
+        // Default mode: directory operations are durable at once.
+        // Strict mode: the directory's live listing becomes durable.
+        let mut st = self.lock();
+        let unlinked = match st.strict_parts(ino) {
+            Ok(Some((strict, root, key, _))) => {
+                strict.synced(key);
+                strict.collect(root)
+            }
+            Ok(None) => Vec::new(),
+            Err(e) => return reply.error(e),
+        };
+        for key in unlinked {
+            st.forget_if_unlinked(key);
+        }
         reply.ok();
     }
 
@@ -868,6 +1069,7 @@ impl Filesystem for LazyFs {
     ) {
         let mut st = self.lock();
         let result = (|| {
+            st.before_add(parent, name)?;
             let parent_fd = &st.node(parent)?.fd;
             let file = open_backing(
                 parent_fd,

@@ -2,7 +2,9 @@
 //! operation through to a backing directory, but holds what was written to a
 //! file since its last `fsync`/`fdatasync` in memory until that sync, as
 //! LazyFS does for Jepsen. [`Mount::power_loss`] drops what is held, so the
-//! files hold exactly what was synced.
+//! files hold exactly what was synced. In strict mode ([`Options::strict`])
+//! directory entries are held too: after a power loss each directory lists
+//! exactly the entries it had at its last fsync.
 //!
 //! The crash model, its edge cases and the figures are in docs/disk.md.
 //!
@@ -20,6 +22,7 @@
 mod fs;
 mod held;
 mod mounts;
+mod strict;
 pub mod watcher;
 
 use std::fs::File;
@@ -73,8 +76,9 @@ pub enum Error {
 /// How a mount behaves.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Options {
-    /// Also drop directory entries changed since the directory's last
-    /// fsync. Not built yet: [`LazyFs::mount`] refuses it.
+    /// Strict mode: also drop, at a power loss, the directory entries
+    /// changed since their directory's last fsync (docs/disk.md, "Strict
+    /// mode").
     pub strict: bool,
 }
 
@@ -83,6 +87,12 @@ impl Options {
     /// operations durable at once.
     pub fn new() -> Options {
         Options::default()
+    }
+
+    /// Strict mode: file contents as of their last sync, and each
+    /// directory's entries as of its last fsync.
+    pub fn strict() -> Options {
+        Options { strict: true }
     }
 }
 
@@ -104,7 +114,11 @@ pub struct PowerLossReport {
     pub files: usize,
     /// Unsynced bytes dropped (written bytes; a held truncation counts 0).
     pub bytes: u64,
-    /// Directory entries dropped (always 0 in default mode).
+    /// Directory entries undone (always 0 in default mode): names added
+    /// since their directory's last fsync and removed, plus names removed
+    /// since and put back, counted in the directories that remain (a
+    /// directory that goes counts as one name, not with its contents; a
+    /// rename in one directory counts 2).
     pub entries: usize,
     /// Per file, by path.
     pub lost: Vec<FileLoss>,
@@ -119,15 +133,6 @@ impl LazyFs {
     /// or dropped. The mount uses fusermount3's auto_unmount, so it never
     /// outlives this process, even after a `kill -9`.
     pub fn mount(backing: &Path, mountpoint: &Path, opts: Options) -> Result<Mount, Error> {
-        if opts.strict {
-            return Err(Error::Mount {
-                path: mountpoint.to_path_buf(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::Unsupported,
-                    "strict mode (directory entries held until fsync of the directory) is not built yet",
-                ),
-            });
-        }
         mounts::reap_fusermount();
         let backing_err = |source| Error::Backing {
             path: backing.to_path_buf(),
@@ -146,7 +151,9 @@ impl LazyFs {
             Mode::empty(),
         )
         .map_err(|e| backing_err(e.into()))?;
-        let state = Arc::new(Mutex::new(fs::State::new(root).map_err(backing_err)?));
+        strict::remove_leftover(&backing_abs).map_err(backing_err)?;
+        let state = fs::State::new(root, backing_abs.clone(), opts.strict).map_err(backing_err)?;
+        let state = Arc::new(Mutex::new(state));
         let filesystem = fs::LazyFs {
             state: Arc::clone(&state),
         };
@@ -204,7 +211,10 @@ impl Mount {
         &self.mountpoint
     }
 
-    /// The backing directory (canonical): it holds exactly the durable state.
+    /// The backing directory (canonical). It holds exactly the durable
+    /// state, except in strict mode while mounted: there its names are the
+    /// live ones (the durable ones come back at a power loss or unmount),
+    /// and it holds a hidden stash (`.faultline-lazyfs-stash`).
     pub fn backing(&self) -> &Path {
         &self.backing
     }
@@ -215,8 +225,9 @@ impl Mount {
         st.held.values().map(|h| h.held.held_bytes()).sum()
     }
 
-    /// Drops every unsynced write and size change, as a power loss would,
-    /// and makes the kernel forget what it cached. Call it while no process
+    /// Drops every unsynced write and size change (and in strict mode every
+    /// directory entry change since the directory's last fsync), as a power
+    /// loss would, and makes the kernel forget what it cached. Call it while no process
     /// has files open on the mount (after the node was SIGKILLed): pages a
     /// dead process dirtied through mmap are first pushed to the file system
     /// (`syncfs`) and dropped with the rest, since nothing synced them.
@@ -232,6 +243,10 @@ impl Mount {
         drop(dir);
         let mut report = PowerLossReport::default();
         self.drop_held(&mut report);
+        report.entries = {
+            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.restore_entries().map_err(err)?
+        };
         // Without keep_cache the kernel drops a file's pages at each open
         // anyway; invalidate now too, for mappings that outlived the node.
         let inodes = {
@@ -251,16 +266,14 @@ impl Mount {
     }
 
     fn drop_held(&self, report: &mut PowerLossReport) {
-        let held = {
-            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            std::mem::take(&mut st.held)
-        };
-        for (_, h) in held {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let held = std::mem::take(&mut st.held);
+        for (key, h) in held {
             if h.held.is_clean() {
                 continue;
             }
             let bytes = h.held.held_bytes();
-            let path = std::fs::read_link(fs::proc_path(&h.fd))
+            let mut path = std::fs::read_link(fs::proc_path(&h.fd))
                 .ok()
                 .map(|p| {
                     p.strip_prefix(&self.backing)
@@ -268,6 +281,12 @@ impl Mount {
                         .unwrap_or(p)
                 })
                 .unwrap_or_default();
+            // Strict mode: a file only the stash holds is named as it was.
+            if let Some(was) = st.strict.as_ref().and_then(|s| s.was(key, &path)) {
+                let mut name = was.into_os_string();
+                name.push(" (deleted)");
+                path = PathBuf::from(name);
+            }
             report.files += 1;
             report.bytes += bytes;
             report.lost.push(FileLoss { path, bytes });
@@ -276,6 +295,9 @@ impl Mount {
     }
 
     /// Unmounts and waits until the mount is gone. Files must be closed.
+    /// What was not synced is lost, as in a power loss: held writes, and in
+    /// strict mode the directory entry changes (the backing directory is
+    /// left holding exactly the durable state).
     pub fn unmount(mut self) -> Result<(), Error> {
         self.unmount_inner()
     }
@@ -283,6 +305,10 @@ impl Mount {
     fn unmount_inner(&mut self) -> Result<(), Error> {
         let Some(session) = self.session.take() else {
             return Ok(());
+        };
+        let restored = {
+            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.restore_entries()
         };
         // fusermount3's auto_unmount only acts once this process is gone (it
         // unmounts when the mount answers ENOTCONN), and fuser leaves the
@@ -315,7 +341,10 @@ impl Mount {
         // reap it (or it is reaped at the next mount or unmount).
         std::thread::sleep(Duration::from_millis(5));
         mounts::reap_fusermount();
-        Ok(())
+        restored.map(drop).map_err(|source| Error::Backing {
+            path: self.backing.clone(),
+            source,
+        })
     }
 }
 

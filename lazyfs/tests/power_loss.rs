@@ -126,11 +126,3 @@ fn a_renamed_file_carries_its_held_writes_and_an_unlinked_one_drops_them() {
     assert!(!t.p("tmp").exists());
     assert!(!t.p("gone").exists());
 }
-
-#[test]
-fn strict_mode_is_refused_until_it_is_built() {
-    let dir = tempfile::tempdir().unwrap();
-    let opts = Options { strict: true };
-    let err = lazyfs::LazyFs::mount(dir.path(), dir.path(), opts).unwrap_err();
-    assert!(err.to_string().contains("strict mode"), "{err}");
-}

@@ -1,8 +1,9 @@
 //! Serves one lazyfs mount until standard input closes.
 //!
-//! `lazyfs BACKING MOUNTPOINT` mounts, prints `mounted`, then reads commands
-//! from standard input, one a line: `power-loss` drops the unsynced state and
-//! prints what was lost; `held` prints the bytes held. End of input unmounts.
+//! `lazyfs [--strict] BACKING MOUNTPOINT` mounts (in strict mode with
+//! `--strict`), prints `mounted`, then reads commands from standard input,
+//! one a line: `power-loss` drops the unsynced state and prints what was
+//! lost; `held` prints the bytes held. End of input unmounts.
 //! Killing the process (even with SIGKILL) unmounts too: a watcher process
 //! (`lazyfs::watcher`) and fusermount3's auto_unmount both see to it.
 
@@ -25,16 +26,22 @@ fn main() -> ExitCode {
 }
 
 fn serve() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let strict = args.first().is_some_and(|a| a == "--strict");
+    if strict {
+        args.remove(0);
+    }
     let [backing, mountpoint] = args.as_slice() else {
-        bail!("usage: lazyfs BACKING MOUNTPOINT (then commands on stdin: power-loss, held)");
+        bail!(
+            "usage: lazyfs [--strict] BACKING MOUNTPOINT (then commands on stdin: power-loss, held)"
+        );
     };
     let _watcher = lazyfs::Watcher::spawn(mountpoint.as_ref())
         .context("cannot start the watcher that unmounts after a crash")?;
     let mount = lazyfs::LazyFs::mount(
         backing.as_ref(),
         mountpoint.as_ref(),
-        lazyfs::Options::default(),
+        lazyfs::Options { strict },
     )?;
     println!("mounted");
     for line in std::io::stdin().lock().lines() {
@@ -42,6 +49,9 @@ fn serve() -> anyhow::Result<()> {
             "power-loss" => {
                 let r = mount.power_loss()?;
                 println!("lost {} bytes in {} files", r.bytes, r.files);
+                if strict {
+                    println!("undid {} directory entries", r.entries);
+                }
                 for f in r.lost {
                     println!("  {}: {} bytes", f.path.display(), f.bytes);
                 }

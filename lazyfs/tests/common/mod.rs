@@ -92,4 +92,10 @@ impl TestMount {
             .expect("unmount");
         self.mount = Some(LazyFs::mount(&self.backing, &self.mnt, opts).expect("remount"));
     }
+
+    /// Mounts the backing directory again after the test unmounted it.
+    pub fn remount_after_unmount(&mut self, opts: Options) {
+        assert!(self.mount.is_none(), "still mounted");
+        self.mount = Some(LazyFs::mount(&self.backing, &self.mnt, opts).expect("remount"));
+    }
 }
