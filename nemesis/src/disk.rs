@@ -20,6 +20,13 @@ pub struct DiskLoss {
     pub files: usize,
     /// Unsynced bytes dropped.
     pub bytes: u64,
+    /// Directory entries undone (strict mode only; 0 by default).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub entries: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// How `corrupt` damaged a file.
@@ -114,8 +121,8 @@ impl Disks {
                     disk_error(node, format!("cannot create {}: {e}", dir.display()))
                 })?;
             }
-            let mount = LazyFs::mount(&backing, &mountpoint, options)
-                .map_err(|e| disk_error(node, e))?;
+            let mount =
+                LazyFs::mount(&backing, &mountpoint, options).map_err(|e| disk_error(node, e))?;
             disks.push(Disk {
                 backing,
                 mountpoint,
@@ -155,6 +162,7 @@ impl Disks {
         Ok(DiskLoss {
             files: report.files,
             bytes: report.bytes,
+            entries: report.entries,
         })
     }
 
@@ -316,7 +324,9 @@ fn damage(
     Ok(result)
 }
 
-/// fsyncs every regular file under `dir` (through the mount).
+/// fsyncs every regular file and directory under `dir`, `dir` included
+/// (through the mount): in strict mode a directory's entries are durable
+/// only once the directory is synced.
 fn sync_tree(dir: &Path) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
@@ -327,7 +337,7 @@ fn sync_tree(dir: &Path) -> std::io::Result<()> {
             std::fs::File::open(entry.path())?.sync_all()?;
         }
     }
-    Ok(())
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Regular files under `root/rel`: (path relative to root, length, mtime).
@@ -435,7 +445,14 @@ mod tests {
         std::io::Write::write_all(&mut append, b" and not").expect("append");
         drop(append);
         let loss = disks.power_loss(NodeId(0)).expect("power loss");
-        assert_eq!(loss, DiskLoss { files: 1, bytes: 8 });
+        assert_eq!(
+            loss,
+            DiskLoss {
+                files: 1,
+                bytes: 8,
+                entries: 0
+            }
+        );
         assert_eq!(std::fs::read(&file).expect("read"), b"synced");
         assert!(disks.unmount_all().is_empty());
     }

@@ -256,14 +256,14 @@ pub async fn build(plan: &Plan, run: &RunDir, token: &str) -> Result<Cluster> {
             .as_ref()
             .map(|disk| disk.corruptible.clone())
             .unwrap_or_default();
-        let disks =
-            Disks::mount(
+        let disks = Disks::mount(
             dirs,
             corruptible,
             lazyfs::Options {
                 strict: plan.strict_disk,
             },
-        ).context("cannot mount the nodes' lazy disks")?;
+        )
+        .context("cannot mount the nodes' lazy disks")?;
         (Some(Arc::new(disks)), Some(watcher))
     } else {
         (None, None)
