@@ -205,6 +205,9 @@ impl Plan {
         if self.read_mode != ReadMode::Linearizable {
             name.push_str(&format!("-{}", self.read_mode));
         }
+        if self.strict_disk {
+            name.push_str("-strict-disk");
+        }
         let args: Vec<&str> = self
             .node_args
             .iter()
