@@ -34,7 +34,9 @@ use fuser::{Config, INodeNo, MountOption, SessionACL};
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
 
-pub use mounts::{cleanup_stale_mounts, is_dead, lazyfs_mounts_under, MountEntry};
+pub use mounts::{
+    cleanup_stale_mounts, is_dead, lazyfs_mounts_under, remove_dead_mounts, MountEntry,
+};
 pub use watcher::Watcher;
 
 /// The file system type of every lazyfs mount, as listed in

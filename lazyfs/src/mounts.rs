@@ -186,6 +186,33 @@ pub(crate) fn abort_connection(minor: u32) {
     let _ = std::fs::write(abort, "1");
 }
 
+/// Unmounts the lazyfs mounts at or below `under` whose server is dead
+/// (see [`is_dead`]), aborting each one's connection first, and returns
+/// their mount points. Live mounts are left alone, so this is safe while
+/// other processes serve mounts there.
+///
+/// # Errors
+/// The mounts cannot be listed, or a dead mount cannot be removed (naming
+/// the command that removes it by hand).
+pub fn remove_dead_mounts(under: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut removed = Vec::new();
+    for m in lazyfs_mounts_under(under)? {
+        if !is_dead(&m.mountpoint) {
+            continue;
+        }
+        abort_connection(m.minor);
+        if let Err(detail) = unmount(&m.mountpoint) {
+            return Err(Error::Unmount {
+                command: unmount_command(&m.mountpoint),
+                path: m.mountpoint,
+                detail,
+            });
+        }
+        removed.push(m.mountpoint);
+    }
+    Ok(removed)
+}
+
 /// Unmounts every lazyfs mount left at or below `under` (by a run that
 /// died before it could unmount, or a mount leaked by a bug) and returns
 /// their mount points. Each mount's FUSE connection is aborted first, so

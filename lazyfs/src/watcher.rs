@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::mounts::{abort_connection, is_dead, lazyfs_mounts_under, unmount, unmount_command};
+use crate::mounts::{lazyfs_mounts_under, remove_dead_mounts, unmount_command};
 
 /// Set (to the directory to watch) in the watcher's environment only.
 pub const WATCH_ENV: &str = "FAULTLINE_LAZYFS_WATCH";
@@ -119,12 +119,8 @@ fn remove_orphans(under: &Path, grace: Duration) -> Result<(), Vec<PathBuf>> {
         if Instant::now() > deadline {
             return Err(mounts.into_iter().map(|m| m.mountpoint).collect());
         }
-        for m in mounts {
-            if is_dead(&m.mountpoint) {
-                abort_connection(m.minor);
-                let _ = unmount(&m.mountpoint);
-            }
-        }
+        // One that cannot be removed yet is tried again until the deadline.
+        let _ = remove_dead_mounts(under);
         std::thread::sleep(POLL);
     }
 }

@@ -61,34 +61,40 @@ impl Drop for Server {
     }
 }
 
-/// The processes whose parent is `pid` (from /proc/*/stat).
+/// `(comm, state, ppid)` of process `pid`, from /proc/PID/stat (comm may
+/// hold spaces, so the fields are split after its closing parenthesis).
+fn stat(pid: i32) -> Option<(String, String, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let mut rest = stat[close + 1..].split_whitespace();
+    let state = rest.next()?.to_string();
+    let ppid = rest.next()?.parse().ok()?;
+    Some((stat[open + 1..close].to_string(), state, ppid))
+}
+
+/// The processes whose parent is `pid`.
 fn children_of(pid: i32) -> Vec<i32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(child) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
-        let after = &stat[stat.rfind(')').unwrap_or(0) + 1..];
-        if after.split_whitespace().nth(1).and_then(|p| p.parse().ok()) == Some(pid) {
-            out.push(child);
-        }
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|&child| stat(child).is_some_and(|(_, _, ppid)| ppid == pid))
+        .collect()
+}
+
+/// SIGKILLs `pids` and waits until none of them runs any more.
+fn kill_and_wait(pids: &[i32]) {
+    for &pid in pids {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
     }
-    out
+    wait_until("the killed processes have exited", || {
+        pids.iter().all(|pid| !alive(*pid))
+    });
 }
 
 /// Whether `pid` still runs (a zombie has closed its files: not running).
 fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let after = &stat[stat.rfind(')').unwrap_or(0) + 1..];
-            after.split_whitespace().next() != Some("Z")
-        }
-        Err(_) => false,
-    }
+    stat(pid).is_some_and(|(_, state, _)| state != "Z")
 }
 
 fn mounted_under(dir: &Path) -> Vec<PathBuf> {
@@ -123,15 +129,6 @@ fn a_mount_whose_server_is_killed_with_sigkill_goes_away() {
     });
 }
 
-/// The name of process `pid` (`comm` in /proc/PID/stat).
-fn comm(pid: i32) -> String {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    match (stat.find('('), stat.rfind(')')) {
-        (Some(open), Some(close)) => stat[open + 1..close].to_string(),
-        _ => String::new(),
-    }
-}
-
 #[test]
 fn the_watcher_alone_removes_the_mount_of_a_killed_server() {
     if !TestMount::usable("the_watcher_alone_removes_the_mount_of_a_killed_server") {
@@ -142,19 +139,14 @@ fn the_watcher_alone_removes_the_mount_of_a_killed_server() {
     // Without fusermount3's auto_unmount, only lazyfs's own watcher is left.
     let fusermount: Vec<i32> = children_of(server.pid())
         .into_iter()
-        .filter(|pid| comm(*pid) == "fusermount3")
+        .filter(|pid| stat(*pid).is_some_and(|(comm, _, _)| comm == "fusermount3"))
         .collect();
     assert!(!fusermount.is_empty(), "fusermount3 should be watching");
     assert!(
         children_of(server.pid()).len() > fusermount.len(),
         "the watcher should be running"
     );
-    for &pid in &fusermount {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
-    }
-    wait_until("the killed fusermount3 has exited", || {
-        fusermount.iter().all(|pid| !alive(*pid))
-    });
+    kill_and_wait(&fusermount);
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     wait_until("the watcher removes the mount", || {
@@ -179,12 +171,7 @@ fn cleanup_stale_mounts_removes_a_mount_left_by_a_dead_server() {
         !watchers.is_empty(),
         "fusermount3 should be watching the mount"
     );
-    for &pid in &watchers {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
-    }
-    wait_until("the killed fusermount3 has exited", || {
-        watchers.iter().all(|pid| !alive(*pid))
-    });
+    kill_and_wait(&watchers);
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     assert_eq!(mounted_under(dir.path()), vec![mnt.clone()]);

@@ -86,18 +86,13 @@ fn disk_dir(run: &RunDir, id: &str) -> PathBuf {
 /// # Errors
 /// A stale mount that cannot be removed, naming the command that removes it.
 pub fn cleanup_stale_mounts(store: &std::path::Path) -> Result<()> {
-    let mounts = lazyfs::lazyfs_mounts_under(store).context("cannot list lazyfs mounts")?;
-    for mount in mounts {
-        if lazyfs::is_dead(&mount.mountpoint) {
-            let removed = lazyfs::cleanup_stale_mounts(&mount.mountpoint)
-                .context("a stale lazyfs mount of an earlier run is in the way")?;
-            for path in removed {
-                eprintln!(
-                    "faultline: removed a stale lazyfs mount of an earlier run: {}",
-                    path.display()
-                );
-            }
-        }
+    let removed = lazyfs::remove_dead_mounts(store)
+        .context("a stale lazyfs mount of an earlier run is in the way")?;
+    for path in removed {
+        eprintln!(
+            "faultline: removed a stale lazyfs mount of an earlier run: {}",
+            path.display()
+        );
     }
     Ok(())
 }
