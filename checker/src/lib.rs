@@ -39,6 +39,7 @@ mod values;
 pub mod verdict;
 
 pub use anomalies::list_append::check_list_append;
+pub use anomalies::queue::check_queue;
 pub use anomalies::raftlog::{check_raftlog, read_samples, LogEntry, LogSample};
 pub use anomalies::revision::{
     acknowledged_writes, check_revisions, read_revision_reads, RevisionRead, RevisionWrite,

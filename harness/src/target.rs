@@ -14,9 +14,17 @@ pub const RAFTKV_SPEC: &str = include_str!("../targets/raftkv.toml");
 /// The built-in etcd spec (Debian's /usr/bin/etcd; docs/etcd.md).
 pub const ETCD_SPEC: &str = include_str!("../targets/etcd.toml");
 
+/// The built-in NATS JetStream spec (`nats-server` from scripts/install-nats.sh;
+/// docs/nats.md).
+pub const NATS_SPEC: &str = include_str!("../targets/nats.toml");
+
 /// The built-in targets by name, in the order help lists them; `--target`
 /// takes one of these names or a spec file.
-pub const BUILT_IN: [(&str, &str); 2] = [("raftkv", RAFTKV_SPEC), ("etcd", ETCD_SPEC)];
+pub const BUILT_IN: [(&str, &str); 3] = [
+    ("raftkv", RAFTKV_SPEC),
+    ("etcd", ETCD_SPEC),
+    ("nats", NATS_SPEC),
+];
 
 /// The built-in spec of `name`, if it names one.
 pub fn built_in(name: &str) -> Option<&'static str> {
@@ -39,6 +47,21 @@ pub struct TargetSpec {
     pub partition: PartitionMode,
     /// The program: a path, a name looked up in `PATH`, or `{faultline}`.
     pub program: String,
+    /// Directories, relative to the faultline checkout, where a bare
+    /// `program` name is looked for before `PATH` (e.g. a project-local
+    /// virtual environment's `bin`).
+    #[serde(default)]
+    pub program_dirs: Vec<String>,
+    /// The command that installs `program`, quoted when it is missing.
+    #[serde(default)]
+    pub install: Option<String>,
+    /// Whether the proxies can cut one direction of a peer link. `false`
+    /// for systems whose peer connection is one TCP stream carrying both
+    /// directions and dialled by either side (NATS routes): one-way
+    /// partition shapes are then refused, and bare `partition` picks only
+    /// two-way shapes.
+    #[serde(default = "default_true")]
+    pub one_way_partitions: bool,
     /// Arguments of node i, with placeholders.
     #[serde(default)]
     pub args: Vec<String>,
@@ -78,6 +101,10 @@ pub struct DiskSpec {
     pub corruptible: Vec<String>,
 }
 
+fn default_true() -> bool {
+    true
+}
+
 fn default_disk_mount() -> String {
     "{data_dir}".to_owned()
 }
@@ -113,6 +140,8 @@ pub enum Protocol {
     Raftkv,
     /// etcd's v3 JSON gateway.
     Etcd,
+    /// NATS JetStream (docs/nats.md).
+    Nats,
 }
 
 /// Where the harness's proxies sit (docs/design.md, "Faults without iptables").
@@ -168,6 +197,8 @@ pub enum PortKind {
     Client,
     /// The real peer listen port (not its proxy).
     Peer,
+    /// The node's HTTP port (`{http_port}`: e.g. a monitoring endpoint).
+    Http,
 }
 
 fn default_probe() -> Probe {
@@ -253,6 +284,8 @@ pub struct NodeContext {
     pub data_dir: PathBuf,
     /// Its client API address.
     pub client_addr: SocketAddr,
+    /// A third port for the node's own HTTP endpoint (NATS's monitoring).
+    pub http_addr: SocketAddr,
     /// Its real peer listen address.
     pub peer_listen_addr: SocketAddr,
     /// The peer address it advertises (its inbound proxy, or its listen
@@ -279,7 +312,7 @@ pub struct NodeCommand {
 
 /// The placeholders a spec may use, for error messages.
 pub const PLACEHOLDERS: &str = "{id} {num} {index} {data_dir} {client_addr} {client_port} \
-     {peer_listen_addr} {peer_listen_port} {advertise_peer_addr} {cluster} {token} {faultline}; \
+     {http_addr} {http_port} {peer_listen_addr} {peer_listen_port} {advertise_peer_addr} {cluster} {token} {faultline}; \
      in peer_args and cluster_entry also {peer_id} {peer_num} {peer_index} {peer_addr} {peer_port}";
 
 /// `n1`, `n2`, ...: the name of node `index` (docs/design.md).
@@ -369,6 +402,7 @@ impl TargetSpec {
             index: 0,
             data_dir: PathBuf::from("data/n1"),
             client_addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 5)),
             peer_listen_addr: SocketAddr::from(([127, 0, 0, 1], 2)),
             advertise_peer_addr: SocketAddr::from(([127, 0, 0, 1], 3)),
             peers: vec![(1, SocketAddr::from(([127, 0, 0, 1], 4)))],
@@ -380,6 +414,19 @@ impl TargetSpec {
         };
         self.command(&sample, Path::new("faultline"))?;
         Ok(())
+    }
+
+    /// Whether any template or the readiness probe uses the node's HTTP
+    /// port (`{http_addr}`, `{http_port}`, `readiness.port = "http"`).
+    #[must_use]
+    pub fn uses_http_port(&self) -> bool {
+        self.readiness.port == PortKind::Http
+            || self
+                .args
+                .iter()
+                .chain(&self.peer_args)
+                .chain(self.env.values())
+                .any(|arg| arg.contains("{http_"))
     }
 
     /// The program, arguments and environment of the node in `context`.
@@ -418,6 +465,8 @@ impl TargetSpec {
                 "data_dir" => context.data_dir.display().to_string(),
                 "client_addr" => context.client_addr.to_string(),
                 "client_port" => context.client_addr.port().to_string(),
+                "http_addr" => context.http_addr.to_string(),
+                "http_port" => context.http_addr.port().to_string(),
                 "peer_listen_addr" => context.peer_listen_addr.to_string(),
                 "peer_listen_port" => context.peer_listen_addr.port().to_string(),
                 "advertise_peer_addr" => context.advertise_peer_addr.to_string(),
@@ -451,17 +500,44 @@ impl TargetSpec {
 }
 
 /// Finds `program`: a path with a `/` is taken as it is; a bare name is
-/// looked up in `PATH`.
+/// looked up in `program_dirs` (relative to the faultline checkout: the
+/// current directory or one of its parents, or a parent of the running
+/// binary, which lives in the checkout's `target/`), then in `PATH`.
+/// `install` is quoted when the program is missing.
 ///
 /// # Errors
-/// The program does not exist (or is not in `PATH`).
-pub fn resolve_program(program: &str) -> Result<PathBuf> {
+/// The program does not exist (or is in none of those places).
+pub fn resolve_program(
+    program: &str,
+    program_dirs: &[String],
+    install: Option<&str>,
+) -> Result<PathBuf> {
+    let hint = install.map_or_else(String::new, |command| {
+        format!("; install it with `{command}`")
+    });
     if program.contains('/') {
         let path = PathBuf::from(program);
         if !path.is_file() {
-            bail!("the target's program {program} does not exist");
+            bail!("the target's program {program} does not exist{hint}");
         }
         return Ok(path);
+    }
+    if !program_dirs.is_empty() {
+        let mut roots: Vec<PathBuf> = Vec::new();
+        if let Ok(cwd) = std::env::current_dir() {
+            roots.extend(cwd.ancestors().map(Path::to_path_buf));
+        }
+        if let Ok(exe) = std::env::current_exe() {
+            roots.extend(exe.ancestors().skip(1).map(Path::to_path_buf));
+        }
+        for root in &roots {
+            for dir in program_dirs {
+                let candidate = root.join(dir).join(program);
+                if candidate.is_file() {
+                    return Ok(candidate);
+                }
+            }
+        }
     }
     let path_var = std::env::var_os("PATH").unwrap_or_default();
     for dir in std::env::split_paths(&path_var) {
@@ -470,7 +546,14 @@ pub fn resolve_program(program: &str) -> Result<PathBuf> {
             return Ok(candidate);
         }
     }
-    bail!("the target's program {program:?} is not in PATH")
+    if program_dirs.is_empty() {
+        bail!("the target's program {program:?} is not in PATH{hint}")
+    }
+    bail!(
+        "the target's program {program:?} is neither in {} (under the faultline checkout) \
+         nor in PATH{hint}",
+        program_dirs.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -482,6 +565,7 @@ mod tests {
             index: 1,
             data_dir: PathBuf::from("/tmp/run/data/n2"),
             client_addr: "127.0.0.1:8002".parse().unwrap(),
+            http_addr: "127.0.0.1:8202".parse().unwrap(),
             peer_listen_addr: "127.0.0.1:9002".parse().unwrap(),
             advertise_peer_addr: "127.0.0.1:9102".parse().unwrap(),
             peers: vec![
@@ -641,7 +725,59 @@ mod tests {
     fn unknown_targets_and_missing_programs_are_clear_errors() {
         let err = TargetSpec::load("/nonexistent/spec.toml").unwrap_err();
         assert!(format!("{err:#}").contains("neither a built-in target"));
-        let err = resolve_program("surely-not-a-program-faultline").unwrap_err();
+        let err = resolve_program("surely-not-a-program-faultline", &[], None).unwrap_err();
         assert!(format!("{err:#}").contains("not in PATH"));
+    }
+
+    #[test]
+    fn a_missing_program_names_the_command_that_installs_it() {
+        let dirs = vec![".venv-surely-absent/bin".to_owned()];
+        let err = resolve_program(
+            "surely-not-a-program-faultline",
+            &dirs,
+            Some("scripts/install-x.sh"),
+        )
+        .unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains(".venv-surely-absent/bin") && text.contains("`scripts/install-x.sh`"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_program_is_found_in_its_program_dirs_before_path() {
+        let root = tempfile::tempdir().unwrap();
+        let bin = root.path().join("venv/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(bin.join("sh"), "").unwrap();
+        let dirs = vec![bin.display().to_string()];
+        // An absolute directory joined to any root is itself.
+        assert_eq!(resolve_program("sh", &dirs, None).unwrap(), bin.join("sh"));
+    }
+
+    #[test]
+    fn builtin_nats_spec_clusters_through_inbound_proxies_with_http_readiness() {
+        let spec = TargetSpec::load("nats").unwrap();
+        assert_eq!(spec.protocol, Protocol::Nats);
+        assert_eq!(spec.partition, PartitionMode::Inbound);
+        assert!(!spec.one_way_partitions);
+        assert_eq!(spec.readiness.port, PortKind::Http);
+        assert_eq!(spec.install.as_deref(), Some("scripts/install-nats.sh"));
+        let args = spec.command(&context(), Path::new("f")).unwrap().args;
+        let args = args.join(" ");
+        for part in [
+            "--server_name n2",
+            "--port 8002",
+            "--http_port 8202",
+            "--store_dir /tmp/run/data/n2",
+            "--cluster nats://127.0.0.1:9002",
+            "--cluster_advertise 127.0.0.1:9102",
+            "--routes nats://127.0.0.1:9101,nats://127.0.0.1:9102,nats://127.0.0.1:9103",
+        ] {
+            assert!(args.contains(part), "{part:?} not in {args}");
+        }
+        let disk = spec.disk.expect("[disk]");
+        assert!(!disk.corruptible.is_empty());
     }
 }

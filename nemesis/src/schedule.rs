@@ -153,6 +153,9 @@ pub struct Schedule {
     /// The nodes `corrupt` has damaged so far: never more than a minority
     /// over the whole run, so that a majority keeps its data.
     corrupted: Vec<NodeId>,
+    /// Bare `partition` picks only shapes that cut both directions of
+    /// every link ([`Schedule::two_way_partitions_only`]).
+    two_way_only: bool,
 }
 
 impl Schedule {
@@ -166,7 +169,17 @@ impl Schedule {
             round: Vec::new(),
             leader_turn: [true; 7],
             corrupted: Vec::new(),
+            two_way_only: false,
         }
+    }
+
+    /// Bare `partition` picks among the shapes that cut both directions of
+    /// every link ([`Shape::is_two_way`]), for targets whose peer
+    /// connections cannot lose one direction only (NATS routes).
+    #[must_use]
+    pub fn two_way_partitions_only(mut self) -> Self {
+        self.two_way_only = true;
+        self
     }
 
     /// The nodes a `corrupt` of `picked` may damage: those already damaged
@@ -256,6 +269,12 @@ impl Schedule {
                 let shape = shape.unwrap_or_else(|| {
                     if self.leader_first(PARTITION, leader) {
                         Shape::Leader
+                    } else if self.two_way_only {
+                        let shapes: Vec<Shape> = Shape::ALL
+                            .into_iter()
+                            .filter(|shape| shape.is_two_way(self.count))
+                            .collect();
+                        *self.rng.pick(&shapes)
                     } else {
                         *self.rng.pick(&Shape::ALL)
                     }
@@ -571,5 +590,22 @@ mod tests {
     fn none_plans_nothing() {
         let mut schedule = Schedule::new(FaultMix::default(), 3, 1);
         assert_eq!(schedule.next_fault(None), None);
+    }
+
+    #[test]
+    fn two_way_only_schedules_never_pick_a_one_way_shape_for_bare_partitions() {
+        let mut schedule = Schedule::new("partition".parse().expect("a valid mix"), 3, 7)
+            .two_way_partitions_only();
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            match schedule.next_fault(None) {
+                Some(Fault::Partition(partition)) => {
+                    assert!(partition.shape.is_two_way(3), "{}", partition.shape);
+                    seen.insert(partition.shape);
+                }
+                other => panic!("a bare partition mix gave {other:?}"),
+            }
+        }
+        assert!(seen.len() >= 3, "{seen:?}");
     }
 }

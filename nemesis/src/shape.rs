@@ -56,6 +56,25 @@ impl Shape {
             Shape::OneWay => "oneway",
         }
     }
+
+    /// Whether every link this shape cuts on `count` nodes is cut both
+    /// ways: `oneway` never is; `ring` is from 5 nodes on (a one-way ring
+    /// for 3). Targets whose peer connections cannot lose one direction
+    /// only take two-way shapes.
+    #[must_use]
+    pub fn is_two_way(self, count: usize) -> bool {
+        match self {
+            Shape::OneWay => false,
+            Shape::Ring => {
+                // The ring's structure depends on `count` only, not on the shuffle.
+                let ring = Partition::ring(count, &mut Rng::new(0));
+                ring.cuts
+                    .iter()
+                    .all(|link| ring.cuts.contains(&link.reversed()))
+            }
+            _ => true,
+        }
+    }
 }
 
 impl fmt::Display for Shape {
@@ -388,5 +407,15 @@ mod tests {
             vec![NodeId(2)]
         );
         assert_eq!(Victims::Leader.pick(3, None, &mut rng).len(), 1);
+    }
+
+    #[test]
+    fn oneway_and_the_three_node_ring_are_one_way_and_the_rest_two_way() {
+        assert!(!Shape::OneWay.is_two_way(3));
+        assert!(!Shape::Ring.is_two_way(3));
+        assert!(Shape::Ring.is_two_way(5));
+        for shape in [Shape::One, Shape::Halves, Shape::Bridge, Shape::Leader] {
+            assert!(shape.is_two_way(3) && shape.is_two_way(5), "{shape}");
+        }
     }
 }

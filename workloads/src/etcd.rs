@@ -188,12 +188,12 @@ impl EtcdClient {
     /// (put, range, txn), `append` and `set` (each update one txn guarded by
     /// the key's `mod_revision`, retried while another update won). Not
     /// `counter`: etcd has no atomic add, and faultline does not pass a
-    /// client-side loop off as one.
+    /// client-side loop off as one. Not `queue` (NATS JetStream only).
     #[must_use]
     pub fn supports(workload: Workload) -> bool {
         match workload {
             Workload::Register | Workload::Append | Workload::Set => true,
-            Workload::Counter => false,
+            Workload::Counter | Workload::Queue => false,
         }
     }
 

@@ -13,7 +13,7 @@ pub struct OpRequest {
     /// The workload the op belongs to; tells a client which call to make
     /// (`add` and `read` mean different calls in different workloads).
     pub workload: Workload,
-    /// `read`, `write`, `cas`, `append` or `add`.
+    /// `read`, `write`, `cas`, `append`, `add` or `publish`.
     pub f: String,
     /// The independent key the op touches.
     pub key: String,
@@ -154,6 +154,12 @@ impl Generator {
                 ("add", json!(key.last_value))
             }
             Workload::Set => ("read", Value::Null),
+            // Queue: publish only; the streams are read after the heal
+            // (a whole-stream read per op would dominate the run).
+            Workload::Queue => {
+                key.last_value += 1;
+                ("publish", json!(key.last_value))
+            }
         };
         let op = OpRequest {
             workload: self.workload,

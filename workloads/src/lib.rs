@@ -12,6 +12,9 @@
 //! - [`EtcdClient`], [`ReadMode`] (`etcd`): etcd's v3 JSON gateway
 //!   (docs/etcd.md): put, range, txn; which workloads etcd supports; reads
 //!   of acknowledged writes at their revisions.
+//! - [`NatsClient`] (`nats`): NATS JetStream through `async-nats`
+//!   (docs/nats.md): a stream per key, publishes with message ids, whole
+//!   streams read node by node.
 //! - [`Recorder`], [`MemoryRecorder`] (`recorder`): where events go.
 //! - [`ClientStats`] (`stats`): live counts for a progress display.
 //! - [`run_clients`], [`RunnerOptions`] (`runner`): concurrent clients,
@@ -27,6 +30,7 @@ mod error;
 mod etcd;
 mod final_phase;
 mod generator;
+mod nats;
 mod raftkv;
 mod recorder;
 mod runner;
@@ -45,6 +49,7 @@ pub use final_phase::{
     final_reads, wait_for_recovery, FinalReads, RECOVERY_PROBE_KEY, RETRY_PAUSE,
 };
 pub use generator::{Generator, OpRequest};
+pub use nats::{message_id, subject, NatsClient};
 pub use raftkv::{
     NodeStatus, RaftkvClient, DEFAULT_REQUEST_TIMEOUT, MAX_REDIRECTS, STATUS_TIMEOUT,
 };

@@ -353,6 +353,7 @@ fn ok_value(op: &OpRequest, body: &Value) -> Option<Value> {
         Workload::Register => true,
         Workload::Append | Workload::Set => value.is_array(),
         Workload::Counter => value.is_i64(),
+        Workload::Queue => false,
     };
     fits.then(|| value.clone())
 }

@@ -7,6 +7,8 @@
 //! - [`set`]: acknowledged adds are never lost, seen by clients.
 //! - `elements`: the element rules list-append and set share
 //!   (lost, phantom and duplicate elements).
+//! - [`queue`]: a stream per key (NATS JetStream): acknowledged messages
+//!   are never lost, duplicated or moved, and every node serves one stream.
 //! - [`raftlog`]: committed log entries are never rolled back, seen from the
 //!   nodes' `raftlog.jsonl` samples.
 //! - [`revision`]: etcd's acknowledged writes read back at their revisions
@@ -14,6 +16,7 @@
 
 mod elements;
 pub mod list_append;
+pub mod queue;
 pub mod raftlog;
 pub mod report;
 pub mod revision;

@@ -28,6 +28,9 @@ pub struct NodeRecord {
     pub env: Vec<(String, String)>,
     /// Its client API address.
     pub client_addr: SocketAddr,
+    /// Its HTTP port (`{http_addr}`: NATS's monitoring), when the spec uses it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_addr: Option<SocketAddr>,
     /// Its real peer listen address.
     pub peer_listen_addr: SocketAddr,
     /// Its log file.
@@ -48,6 +51,8 @@ pub struct Cluster {
     pub network: Arc<Network>,
     /// Each node's client API address.
     pub client_addrs: Vec<SocketAddr>,
+    /// Each node's HTTP address (`{http_addr}`; NATS's monitoring port).
+    pub http_addrs: Vec<SocketAddr>,
     /// What `test.json` says of each node.
     pub nodes: Vec<NodeRecord>,
     /// The nodes' lazy disks, in runs with disk faults.
@@ -124,8 +129,9 @@ pub async fn build(plan: &Plan, run: &RunDir, token: &str) -> Result<Cluster> {
     let spec = &plan.target;
     let network = Arc::new(Network::new(NetworkOptions::default()));
     let table = ProcessTable::new();
-    let (held, addrs) = free_addrs(2 * n)?;
-    let (client_addrs, peer_listen) = addrs.split_at(n);
+    let (held, addrs) = free_addrs(3 * n)?;
+    let (client_addrs, rest) = addrs.split_at(n);
+    let (peer_listen, http_addrs) = rest.split_at(n);
     let mut advertise = peer_listen.to_vec();
     let mut peers: Vec<Vec<(usize, SocketAddr)>> = vec![Vec::new(); n];
     match spec.partition {
@@ -178,6 +184,7 @@ pub async fn build(plan: &Plan, run: &RunDir, token: &str) -> Result<Cluster> {
             index: i,
             data_dir: data_dir.clone(),
             client_addr: client_addrs[i],
+            http_addr: http_addrs[i],
             peer_listen_addr: peer_listen[i],
             advertise_peer_addr: advertise[i],
             peers: peers[i].clone(),
@@ -195,11 +202,12 @@ pub async fn build(plan: &Plan, run: &RunDir, token: &str) -> Result<Cluster> {
         let program = if program == plan.faultline.display().to_string() {
             plan.faultline.clone()
         } else {
-            crate::target::resolve_program(&program)?
+            crate::target::resolve_program(&program, &spec.program_dirs, spec.install.as_deref())?
         };
         let port = match spec.readiness.port {
             PortKind::Client => client_addrs[i],
             PortKind::Peer => peer_listen[i],
+            PortKind::Http => http_addrs[i],
         };
         let readiness = match spec.readiness.probe {
             Probe::Started => Readiness::Started,
@@ -228,6 +236,7 @@ pub async fn build(plan: &Plan, run: &RunDir, token: &str) -> Result<Cluster> {
             args,
             env,
             client_addr: client_addrs[i],
+            http_addr: spec.uses_http_port().then_some(http_addrs[i]),
             peer_listen_addr: peer_listen[i],
             log,
             data_dir,
@@ -268,6 +277,7 @@ pub async fn build(plan: &Plan, run: &RunDir, token: &str) -> Result<Cluster> {
         supervisor,
         network,
         client_addrs: client_addrs.to_vec(),
+        http_addrs: http_addrs.to_vec(),
         nodes: records,
         disks,
         _mount_watcher: mount_watcher,

@@ -12,7 +12,8 @@ use nemesis::{Nemesis, NemesisEvent, Schedule};
 use results::{HistoryWriter, OpCounts, RunDir};
 use tokio::sync::watch;
 use workloads::{
-    Client, ClientStats, EtcdClient, Generator, RaftkvClient, Recorder, RunnerOptions, Workload,
+    Client, ClientStats, EtcdClient, Generator, NatsClient, RaftkvClient, Recorder, RunnerOptions,
+    Workload,
 };
 
 use super::cluster::{self, Cluster};
@@ -180,6 +181,15 @@ async fn drive(
             let client = Arc::new(RaftkvClient::new(addrs, timeout));
             drive_cluster(plan, seed, stop, run, &cluster, client, setup_started).await
         }
+        Protocol::Nats => {
+            let client = Arc::new(NatsClient::new(
+                addrs,
+                cluster.http_addrs.clone(),
+                plan.nodes,
+                timeout,
+            ));
+            drive_cluster(plan, seed, stop, run, &cluster, client, setup_started).await
+        }
         Protocol::Etcd => {
             let client = Arc::new(EtcdClient::new(addrs, timeout, plan.read_mode));
             let outcome = drive_cluster(
@@ -280,7 +290,14 @@ async fn drive_cluster<C: Client>(
         let nemesis = Nemesis::new(
             Arc::clone(&cluster.supervisor),
             Arc::clone(&cluster.network),
-            Schedule::new(plan.mix.clone(), plan.nodes, seed ^ NEMESIS_SALT),
+            {
+                let schedule = Schedule::new(plan.mix.clone(), plan.nodes, seed ^ NEMESIS_SALT);
+                if plan.target.one_way_partitions {
+                    schedule
+                } else {
+                    schedule.two_way_partitions_only()
+                }
+            },
             epoch,
         )
         .with_observer(Arc::new(ClientObserver(Arc::clone(&client))));

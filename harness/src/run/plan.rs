@@ -84,6 +84,16 @@ impl Plan {
         let workload: Workload = args.workload.0;
         let read_mode: ReadMode = args.read_mode.0;
         match target.protocol {
+            Protocol::Nats if workload != Workload::Queue => bail!(
+                "--workload {workload} is not supported on {}: NATS JetStream runs the queue \
+                 workload (--workload queue; docs/nats.md)",
+                target.name
+            ),
+            Protocol::Raftkv | Protocol::Etcd if workload == Workload::Queue => bail!(
+                "--workload queue needs a NATS JetStream target (--target nats); {} speaks {:?}",
+                target.name,
+                target.protocol
+            ),
             Protocol::Etcd if !EtcdClient::supports(workload) => bail!(
                 "--workload {workload} is not supported on etcd (it has no atomic add); \
                  use register, append or set"
@@ -104,6 +114,24 @@ impl Plan {
                 args.nemesis,
                 args.nodes
             );
+        }
+        if !target.one_way_partitions {
+            for fault in &mix.0 {
+                if let nemesis::FaultSpec::Partition(Some(shape)) = fault {
+                    if !shape.is_two_way(args.nodes) {
+                        bail!(
+                            "--nemesis {:?}: partition:{shape} cuts one direction of a link on \
+                             {} nodes, and target {} cannot: each of its peer connections is one \
+                             TCP stream carrying both directions, dialled by either side, so the \
+                             proxies cannot block one direction only (bare `partition` picks \
+                             two-way shapes only)",
+                            args.nemesis,
+                            args.nodes,
+                            target.name
+                        );
+                    }
+                }
+            }
         }
         if mix.needs_disk() {
             let Some(disk) = &target.disk else {

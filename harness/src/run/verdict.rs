@@ -329,6 +329,7 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, observed: Observat
             Workload::Register | Workload::Counter => linearizability(plan, history, &source),
             Workload::Append => anomalies(checker::check_list_append(history), Some(history)),
             Workload::Set => anomalies(checker::check_set(history), Some(history)),
+            Workload::Queue => anomalies(checker::check_queue(history), Some(history)),
         });
         // Only the raftkv protocol lists committed log entries (etcd has
         // no such call; its rollback check from the client side is to come).
