@@ -102,6 +102,20 @@ fn nats_queue_under_kills_is_valid_and_every_node_reads_every_stream() {
         }
     }
     assert_eq!(read_nodes.len(), 3, "{read_nodes:?}");
+    // Each node's own view of its streams is recorded beside the reads.
+    let dir = run.dir.as_ref().unwrap();
+    let jsz = std::fs::read_to_string(dir.join("jsz.jsonl")).expect("jsz.jsonl");
+    let lines: Vec<Value> = jsz
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{jsz}");
+    for line in &lines {
+        let streams = line["jsz"]["account_details"][0]["stream_detail"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no streams in {line}"));
+        assert!(!streams.is_empty(), "{line}");
+    }
 }
 
 #[test]

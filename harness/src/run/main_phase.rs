@@ -188,7 +188,21 @@ async fn drive(
                 plan.nodes,
                 timeout,
             ));
-            drive_cluster(plan, seed, stop, run, &cluster, client, setup_started).await
+            let outcome = drive_cluster(
+                plan,
+                seed,
+                stop,
+                run,
+                &cluster,
+                Arc::clone(&client),
+                setup_started,
+            )
+            .await;
+            // Each node's own view of its streams, after the final reads.
+            if outcome.is_ok() {
+                record_jsz(run, &client, plan.nodes).await?;
+            }
+            outcome
         }
         Protocol::Etcd => {
             let client = Arc::new(EtcdClient::new(addrs, timeout, plan.read_mode));
@@ -213,6 +227,22 @@ async fn drive(
     // Whatever happened: no node outlives the run, no disk stays mounted.
     cluster.teardown();
     result
+}
+
+/// NATS: every node's `/jsz?streams=true` (its own copy of each stream:
+/// messages, first and last sequence), one line per node, into `jsz.jsonl`
+/// beside the history; `null` for a node that did not answer.
+async fn record_jsz(run: &RunDir, client: &NatsClient, nodes: usize) -> Result<()> {
+    let out = results::JsonlWriter::create(run.path().join("jsz.jsonl"))?;
+    for node in nemesis::NodeId::all(nodes) {
+        let view = client.jsz(node).await;
+        out.write(&serde_json::json!({
+            "node": crate::target::node_name(node.index()),
+            "jsz": view,
+        }));
+    }
+    out.finish()?;
+    Ok(())
 }
 
 /// How long reading etcd's acknowledged writes back at their revisions may take.
