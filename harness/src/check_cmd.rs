@@ -18,7 +18,10 @@ const PREFIX_SHOWN: usize = 8;
 
 pub fn run(args: CheckArgs) -> Result<u8> {
     let format = args.format.0;
-    let model = args.model.map(|model| model.0);
+    if args.model.is_some_and(|model| model.0.is_none()) {
+        return run_queue(&args);
+    }
+    let model = args.model.and_then(|model| model.0);
     let initial: Option<Value> = match &args.initial {
         Some(text) => Some(serde_json::from_str(text).with_context(|| {
             format!("--initial {text:?} is not a JSON value (strings need quotes: '\"x\"')")
@@ -81,6 +84,62 @@ pub fn run(args: CheckArgs) -> Result<u8> {
             None => code,
             Some(prev) => most_serious(prev, code),
         });
+    }
+    Ok(worst.unwrap_or(0))
+}
+
+/// `check --model queue`: the queue check (docs/checks.md, "queue") of
+/// each file, which must be jsonl; the same exit codes as a run's check.
+fn run_queue(args: &CheckArgs) -> Result<u8> {
+    if args.witness.is_some() || args.report.is_some() || args.initial.is_some() {
+        bail!(
+            "--model queue is a named-anomaly check: --witness, --report and --initial are for \
+             linearizability models"
+        );
+    }
+    if args.format.0.is_some_and(|format| format != Format::Jsonl) {
+        bail!("--model queue reads jsonl histories (faultline's own) only");
+    }
+    let mut worst: Option<u8> = None;
+    for file in &args.files {
+        let name = file.display().to_string();
+        let code = match std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {name}"))
+            .and_then(|text| {
+                format::read(&text, &name, Some(Format::Jsonl))
+                    .map(|(history, _)| history)
+                    .map_err(anyhow::Error::from)
+            }) {
+            Ok(history) if history.ops.is_empty() && !args.allow_empty => {
+                print_nothing_to_check(args, file);
+                EXIT_UNKNOWN
+            }
+            Ok(history) => {
+                for warning in &history.warnings {
+                    eprintln!("faultline: warning: {warning}");
+                }
+                let report = checker::check_queue(&history);
+                if args.json {
+                    let mut value = serde_json::to_value(&report).expect("reports serialize");
+                    value["file"] = json!(file);
+                    println!("{value}");
+                } else {
+                    println!("{}: {}", file.display(), report.summary());
+                    for anomaly in &report.anomalies {
+                        println!(
+                            "  {}: key {:?}: {}",
+                            anomaly.kind, anomaly.key, anomaly.explanation
+                        );
+                    }
+                }
+                report.verdict.exit_code()
+            }
+            Err(err) => {
+                eprintln!("faultline: error: {err:#}");
+                EXIT_ERROR
+            }
+        };
+        worst = Some(worst.map_or(code, |prev| most_serious(prev, code)));
     }
     Ok(worst.unwrap_or(0))
 }

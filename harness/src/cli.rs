@@ -64,6 +64,35 @@ choice!(
     ModelArg,
     checker::ModelKind
 );
+/// `check --model`: a linearizability model (`Some`), or `queue` (`None`):
+/// the queue check of NATS streams (docs/checks.md, "queue"), which is no
+/// linearizability model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckModelArg(pub Option<checker::ModelKind>);
+
+/// The name `check --model` takes for the queue check.
+pub const QUEUE_CHECK: &str = "queue";
+
+impl ValueEnum for CheckModelArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        static ALL: LazyLock<Vec<CheckModelArg>> = LazyLock::new(|| {
+            checker::ModelKind::ALL
+                .iter()
+                .map(|&model| CheckModelArg(Some(model)))
+                .chain(std::iter::once(CheckModelArg(None)))
+                .collect()
+        });
+        &ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self.0 {
+            Some(model) => model.name(),
+            None => QUEUE_CHECK,
+        }))
+    }
+}
+
 choice!(
     /// A `--workload` of `run`.
     WorkloadArg,
@@ -202,9 +231,10 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value = "auto")]
     pub format: FormatArg,
     /// Model. Default: the format's (porcupine-etcd and edn: cas-register;
-    /// porcupine-kv: kv-append; jsonl: inferred from the ops).
+    /// porcupine-kv: kv-append; jsonl: inferred from the ops). `queue` runs
+    /// the queue check of NATS streams instead of a linearizability search.
     #[arg(long, value_enum)]
-    pub model: Option<ModelArg>,
+    pub model: Option<CheckModelArg>,
     /// Time budget per file; keys not decided by then are unknown.
     #[arg(long, default_value = "30s", value_parser = positive_duration, allow_hyphen_values = true)]
     pub timeout: Duration,

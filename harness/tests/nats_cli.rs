@@ -234,3 +234,50 @@ fn nats_runs_only_the_queue_workload_and_queue_only_on_nats() {
         run_raftkv.explain()
     );
 }
+
+/// A queue history: two acknowledged publishes, then each node's final
+/// read of the stream (`n2_stream` for node n2).
+fn queue_history(n2_stream: &str) -> String {
+    [
+        r#"{"index":0,"process":0,"type":"invoke","f":"publish","key":"q0","value":1,"node":"n1"}"#.to_owned(),
+        r#"{"index":1,"process":0,"type":"ok","f":"publish","key":"q0","value":[1,1],"node":"n1"}"#.to_owned(),
+        r#"{"index":2,"process":1,"type":"invoke","f":"publish","key":"q0","value":2,"node":"n2"}"#.to_owned(),
+        r#"{"index":3,"process":1,"type":"ok","f":"publish","key":"q0","value":[2,2],"node":"n2"}"#.to_owned(),
+        r#"{"index":4,"process":10,"type":"invoke","f":"read","key":"q0","node":"n1"}"#.to_owned(),
+        r#"{"index":5,"process":10,"type":"ok","f":"read","key":"q0","value":[[1,1],[2,2]],"node":"n1"}"#.to_owned(),
+        r#"{"index":6,"process":11,"type":"invoke","f":"read","key":"q0","node":"n2"}"#.to_owned(),
+        format!(r#"{{"index":7,"process":11,"type":"ok","f":"read","key":"q0","value":{n2_stream},"node":"n2"}}"#),
+    ]
+    .join("\n")
+        + "\n"
+}
+
+#[test]
+fn check_model_queue_names_the_lost_message_and_the_node_that_lost_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let lost = dir.path().join("lost.jsonl");
+    std::fs::write(&lost, queue_history("[[1,1]]")).unwrap();
+    let output = run_support::faultline()
+        .args(["check", "--model", "queue"])
+        .arg(&lost)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("lost-write") && text.contains("node n2"),
+        "{text}"
+    );
+    assert!(text.contains("split brain"), "{text}");
+
+    let valid = dir.path().join("valid.jsonl");
+    std::fs::write(&valid, queue_history("[[1,1],[2,2]]")).unwrap();
+    let output = run_support::faultline()
+        .args(["check", "--model", "queue"])
+        .arg(&valid)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("queue: valid"), "{text}");
+}
