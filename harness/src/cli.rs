@@ -371,9 +371,10 @@ pub struct RunArgs {
     pub workload: WorkloadArg,
     #[arg(long, default_value = "partition,pause,kill", help = nemesis_help())]
     pub nemesis: String,
-    /// Time between a fault and its heal, and between a heal and the next fault.
-    #[arg(long, default_value = "5s", value_parser = duration, allow_hyphen_values = true)]
-    pub nemesis_interval: Duration,
+    /// Time between a fault and its heal, and between a heal and the next
+    /// fault [default: the target's, 5s; nats: 10s].
+    #[arg(long, value_parser = duration, allow_hyphen_values = true)]
+    pub nemesis_interval: Option<Duration>,
     /// Concurrent clients.
     #[arg(long, default_value_t = 10)]
     pub concurrency: usize,

@@ -235,6 +235,11 @@ pub struct Timeouts {
     /// How long the recovery wait after the final heal may take.
     #[serde(default = "default_recovery", with = "humantime_serde_compat")]
     pub recovery: Duration,
+    /// The time between a fault and its heal, and between a heal and the
+    /// next fault, when `--nemesis-interval` does not say: long enough for
+    /// the cluster to elect leaders between faults.
+    #[serde(default = "default_nemesis_interval", with = "humantime_serde_compat")]
+    pub nemesis_interval: Duration,
 }
 
 fn default_request() -> Duration {
@@ -246,6 +251,9 @@ fn default_leader() -> Duration {
 fn default_recovery() -> Duration {
     Duration::from_secs(20)
 }
+fn default_nemesis_interval() -> Duration {
+    Duration::from_secs(5)
+}
 
 impl Default for Timeouts {
     fn default() -> Self {
@@ -253,6 +261,7 @@ impl Default for Timeouts {
             request: default_request(),
             leader: default_leader(),
             recovery: default_recovery(),
+            nemesis_interval: default_nemesis_interval(),
         }
     }
 }

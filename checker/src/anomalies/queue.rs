@@ -17,11 +17,11 @@
 //!   heal: the nodes serve different streams, split brain) are a
 //!   divergence too, naming both nodes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Value};
 
-use crate::anomalies::report::{AnomalyKind, AnomalyReport, Finding};
+use crate::anomalies::report::{describe_op, Anomaly, AnomalyKind, AnomalyReport, Finding};
 use crate::anomalies::set::check_set;
 use crate::history::{History, Op, Outcome};
 
@@ -36,13 +36,6 @@ fn message(value: &Value) -> Option<(u64, &Value)> {
 /// A read's `[[seq, element], ...]` as pairs, when every item has that shape.
 fn messages(value: &Value) -> Option<Vec<(u64, &Value)>> {
     value.as_array()?.iter().map(message).collect()
-}
-
-fn who(op: &Op) -> String {
-    match &op.node {
-        Some(node) => format!("op {} (process {}, node {node})", op.id, op.process),
-        None => format!("op {} (process {})", op.id, op.process),
-    }
 }
 
 /// Checks a queue history (`publish` / `read` of whole streams) for lost,
@@ -89,14 +82,16 @@ pub fn check_queue(history: &History) -> AnomalyReport {
     }
     let set = check_set(&as_set);
     let mut stats = set.stats.clone();
+    let by_id: HashMap<u64, &Op> = history.ops.iter().map(|op| (op.id, op)).collect();
     for anomaly in set.anomalies.iter().cloned() {
         let order = anomaly
             .ops
             .iter()
-            .filter_map(|id| history.ops.iter().find(|op| op.id == *id))
+            .filter_map(|id| by_id.get(id))
             .map(|op| op.call)
             .min()
             .unwrap_or(u64::MAX);
+        let anomaly = in_queue_words(anomaly, &by_id);
         found.push(Finding { order, anomaly });
     }
     if let Some(reason) = &set.reason {
@@ -122,6 +117,54 @@ pub fn check_queue(history: &History) -> AnomalyReport {
         *entry = (*entry).max(*count);
     }
     report
+}
+
+/// A set-check anomaly told as publishes and streams: a lost write names the
+/// sequence its acknowledgement gave and what the read stream held instead.
+fn in_queue_words(mut anomaly: Anomaly, by_id: &HashMap<u64, &Op>) -> Anomaly {
+    match (anomaly.kind, anomaly.ops.as_slice()) {
+        (AnomalyKind::LostWrite, [publish, read]) => {
+            let (Some(publish), Some(read)) = (by_id.get(publish), by_id.get(read)) else {
+                return anomaly;
+            };
+            let (Outcome::Ok(acked), Outcome::Ok(stream)) = (&publish.outcome, &read.outcome)
+            else {
+                return anomaly;
+            };
+            let Some((seq, element)) = message(acked) else {
+                return anomaly;
+            };
+            let held = match messages(stream).as_deref() {
+                Some([]) | None => "an empty stream".to_owned(),
+                Some(pairs) => {
+                    let at = pairs
+                        .iter()
+                        .find(|(s, _)| *s == seq)
+                        .map_or_else(|| "nothing".to_owned(), |(_, e)| e.to_string());
+                    format!(
+                        "{} messages (sequences {} to {}; {at} at sequence {seq})",
+                        pairs.len(),
+                        pairs[0].0,
+                        pairs[pairs.len() - 1].0
+                    )
+                }
+            };
+            anomaly.explanation = format!(
+                "the publish of {element} by {} was acknowledged at sequence {seq} before read \
+                 {} began, but that read returned {held}, without {element}.",
+                describe_op(publish),
+                describe_op(read),
+            );
+        }
+        (AnomalyKind::Rollback, _) => {
+            anomaly.explanation = anomaly.explanation.replace(
+                "(its add was not acknowledged)",
+                "(its publish was not acknowledged)",
+            );
+        }
+        _ => {}
+    }
+    anomaly
 }
 
 /// Acknowledgements and reads that put different elements at one sequence.
@@ -155,10 +198,10 @@ fn sequences(key: &str, ops: &[&Op], found: &mut Vec<Finding>) {
                 format!(
                     "{} and {} were both acknowledged at sequence {seq}: {} with {other}, {} with \
                      {element}",
-                    who(first),
-                    who(op),
-                    who(first),
-                    who(op)
+                    describe_op(first),
+                    describe_op(op),
+                    describe_op(first),
+                    describe_op(op)
                 ),
             )),
             Some(_) => {}
@@ -179,8 +222,8 @@ fn sequences(key: &str, ops: &[&Op], found: &mut Vec<Finding>) {
                         format!(
                             "{} was acknowledged {acked} at sequence {seq}, but read {} holds \
                              {element} there",
-                            who(ack),
-                            who(read)
+                            describe_op(ack),
+                            describe_op(read)
                         ),
                     ));
                 }
@@ -218,9 +261,9 @@ fn split(key: &str, ops: &[&Op], found: &mut Vec<Finding>) -> bool {
                 vec![first_value.clone(), value.clone()],
                 format!(
                     "split brain: {} read {} messages and {} read {} different ones",
-                    who(first),
+                    describe_op(first),
                     count(first_value),
-                    who(read),
+                    describe_op(read),
                     count(value)
                 ),
             ));
@@ -311,6 +354,35 @@ mod tests {
             split.explanation.contains("node n2"),
             "{}",
             split.explanation
+        );
+    }
+
+    #[test]
+    fn a_lost_write_names_its_acknowledged_sequence_and_what_the_read_held_there() {
+        let mut lines = publish(0, 1, Some((1,)));
+        lines.extend(publish(1, 2, Some((2,))));
+        lines.extend(final_read(10, "n2", json!([[1, 1], [2, 7]])));
+        let report = check_queue(&history(&lines));
+        let lost = report.of_kind(AnomalyKind::LostWrite).next().unwrap();
+        assert_eq!(
+            lost.explanation,
+            "the publish of 2 by op 2 (process 1, node n1) was acknowledged at sequence 2 \
+             before read op 4 (process 10, node n2) began, but that read returned 2 messages \
+             (sequences 1 to 2; 7 at sequence 2), without 2."
+        );
+        let empty = check_queue(&history(
+            &[publish(0, 1, Some((1,))), final_read(10, "n3", json!([]))].concat(),
+        ));
+        let lost = empty.of_kind(AnomalyKind::LostWrite).next().unwrap();
+        assert!(
+            lost.explanation.contains("at sequence 1 before read"),
+            "{}",
+            lost.explanation
+        );
+        assert!(
+            lost.explanation.contains("returned an empty stream"),
+            "{}",
+            lost.explanation
         );
     }
 

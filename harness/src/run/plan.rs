@@ -174,7 +174,10 @@ impl Plan {
         if args.time_limit.is_zero() {
             bail!("--time-limit must be above zero");
         }
-        if args.nemesis_interval.is_zero() && !mix.is_none() {
+        let nemesis_interval = args
+            .nemesis_interval
+            .unwrap_or(target.timeouts.nemesis_interval);
+        if nemesis_interval.is_zero() && !mix.is_none() {
             bail!("--nemesis-interval must be above zero");
         }
         if args.test_count == 0 {
@@ -202,7 +205,7 @@ impl Plan {
             nodes: args.nodes,
             workload,
             mix,
-            nemesis_interval: args.nemesis_interval,
+            nemesis_interval,
             concurrency: args.concurrency,
             rate: args.rate,
             time_limit: args.time_limit,

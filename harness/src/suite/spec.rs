@@ -309,11 +309,13 @@ fn expand(fields: &Fields, suite_dir: &Path, overrides: &Overrides) -> Result<Ve
     if let Some(memory_mib) = fields.memory_mib {
         base.memory_mib = memory_mib;
     }
-    base.nemesis_interval = duration(
-        "nemesis_interval",
-        &fields.nemesis_interval,
-        base.nemesis_interval,
-    )?;
+    if fields.nemesis_interval.is_some() {
+        base.nemesis_interval = Some(duration(
+            "nemesis_interval",
+            &fields.nemesis_interval,
+            Duration::ZERO,
+        )?);
+    }
     base.time_limit = duration("time_limit", &fields.time_limit, base.time_limit)?;
     base.check_timeout = duration("check_timeout", &fields.check_timeout, base.check_timeout)?;
     let list = |field: &Option<OneOrMany>, default: &str| -> Vec<String> {
