@@ -239,16 +239,28 @@ impl Plan {
         if self.strict_disk {
             name.push_str("-strict-disk");
         }
+        // A path names its file only: a test name is one folder of the store.
         let args: Vec<&str> = self
             .node_args
             .iter()
+            .map(|arg| arg.rsplit('/').next().unwrap_or(arg))
             .map(|arg| arg.trim_start_matches('-'))
+            .filter(|arg| !arg.is_empty())
             .collect();
         if !args.is_empty() {
             name.push('-');
             name.push_str(&args.join("-"));
         }
-        name.replace(',', "+").replace(':', "_")
+        name.replace(',', "+")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "+-._=".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
     }
 }
 

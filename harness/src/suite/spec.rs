@@ -239,6 +239,26 @@ fn resolve_target(target: &str, suite_dir: &Path) -> String {
     }
 }
 
+/// `node_args` with `{suite_dir}` replaced by the suite file's folder as an
+/// absolute, quoted path: nodes run in their data directories, so a file
+/// passed to them (a configuration) needs a path that holds from anywhere.
+fn with_suite_dir(node_args: &str, suite_dir: &Path) -> Result<String> {
+    if !node_args.contains("{suite_dir}") {
+        return Ok(node_args.to_string());
+    }
+    let dir = std::path::absolute(suite_dir)
+        .with_context(|| format!("cannot make {} absolute", suite_dir.display()))?;
+    let dir = dir.to_str().with_context(|| {
+        format!(
+            "`node_args` uses {{suite_dir}}, but {} is not UTF-8",
+            dir.display()
+        )
+    })?;
+    let quoted = shlex::try_quote(dir)
+        .with_context(|| format!("{dir:?} cannot be quoted for `node_args`"))?;
+    Ok(node_args.replace("{suite_dir}", &quoted))
+}
+
 fn parse_expect(fields: &Fields) -> Result<Expect> {
     let anomalies = fields.anomaly.as_ref().map(OneOrMany::values);
     let expect = match fields.expect.as_deref() {
@@ -336,7 +356,7 @@ fn expand(fields: &Fields, suite_dir: &Path, overrides: &Overrides) -> Result<Ve
                             .map_err(|err| anyhow::anyhow!("`workload = {workload:?}`: {err}"))?,
                     );
                     args.nemesis = nemesis.clone();
-                    args.node_args = node_args;
+                    args.node_args = with_suite_dir(&node_args, suite_dir)?;
                     args.seed = Some(seeds[0]);
                     let plan = Plan::from_args(&args)?;
                     let entry = fields.name.clone().unwrap_or_else(|| plan.test_name());
@@ -544,6 +564,49 @@ mod tests {
         assert!(anomaly_matches("list-append:lost-write", &found));
         assert!(!anomaly_matches("list-append:rollback", &found));
         assert!(!anomaly_matches("stale-read", &found));
+    }
+
+    #[test]
+    fn a_path_in_node_args_names_only_its_file_in_the_test_name() {
+        let suite = parse(
+            r#"
+            [[run]]
+            node_args = ["-c {suite_dir}/../conf/sync always.conf", "--bug stale-read"]
+            expect = "valid"
+            "#,
+        );
+        let names: Vec<String> = suite
+            .unwrap()
+            .jobs
+            .iter()
+            .map(|job| job.plan.test_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                "raftkv-register-partition+pause+kill-c-sync-always.conf",
+                "raftkv-register-partition+pause+kill-bug-stale-read",
+            ]
+        );
+    }
+
+    #[test]
+    fn suite_dir_in_node_args_becomes_the_suite_files_absolute_folder() {
+        let here = std::env::current_dir().unwrap();
+        let args = with_suite_dir("-c {suite_dir}/x.conf", Path::new("suites")).unwrap();
+        assert_eq!(
+            shlex::split(&args).unwrap(),
+            vec![
+                "-c".to_string(),
+                format!("{}/suites/x.conf", here.display())
+            ]
+        );
+        let spaced = with_suite_dir("-c {suite_dir}/x.conf", Path::new("/a b")).unwrap();
+        assert_eq!(shlex::split(&spaced).unwrap(), vec!["-c", "/a b/x.conf"]);
+        assert_eq!(
+            with_suite_dir("--bug x", Path::new("s")).unwrap(),
+            "--bug x"
+        );
     }
 
     #[test]
