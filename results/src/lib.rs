@@ -33,5 +33,7 @@ pub use junit::{junit_xml, write_junit, JunitCase, JunitOutcome};
 pub use report::{render_run, write_check_report, write_report};
 pub use store::{sanitize_test_name, RunDir, Store};
 pub use suite::{format_ms, render_suite, write_suite, SuiteRecord, SuiteRun};
-pub use summary::{outcome_word, write_json, CheckResult, OpCounts, RefusedStart, RunResults};
+pub use summary::{
+    outcome_word, write_json, CheckResult, OpCounts, RefusedStart, ReplicaBehind, RunResults,
+};
 pub use writer::{HistoryWriter, JsonlWriter};

@@ -47,6 +47,24 @@ pub struct RefusedStart {
     pub reason: String,
 }
 
+/// A replica whose own copy of a stream (NATS: the node's `/jsz`) held
+/// fewer messages than another node's copy after the final reads: not an
+/// anomaly (the stream as its leader served it is what the checks judge),
+/// but a replica that did not catch up after the heal.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReplicaBehind {
+    /// The node, `n1`, ...
+    pub node: String,
+    /// The stream (the key).
+    pub stream: String,
+    /// Messages in its copy.
+    pub messages: u64,
+    /// The last sequence of its copy.
+    pub last_seq: u64,
+    /// The highest last sequence of any node's copy.
+    pub stream_last_seq: u64,
+}
+
 /// `results.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResults {
@@ -77,6 +95,10 @@ pub struct RunResults {
     /// Every restart a node refused, in time order (none: left out).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refused_to_start: Vec<RefusedStart>,
+    /// Replicas behind the others after the final reads (NATS; none: left
+    /// out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas_behind: Vec<ReplicaBehind>,
 }
 
 /// docs/design.md's exit code in one word: `valid`, `invalid`, `unknown` or
@@ -142,12 +164,20 @@ mod tests {
                 time_ns: 5_000_000_000,
                 reason: "log file is damaged at byte 12".into(),
             }],
+            replicas_behind: vec![ReplicaBehind {
+                node: "n2".into(),
+                stream: "q13".into(),
+                messages: 179,
+                last_seq: 179,
+                stream_last_seq: 442,
+            }],
         };
         write_json(&path, "results", &results).unwrap();
         let back: RunResults =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(back.exit_code, 1);
         assert_eq!(back.refused_to_start, results.refused_to_start);
+        assert_eq!(back.replicas_behind, results.replicas_behind);
         assert_eq!(
             back.check("linearizability").unwrap().verdict,
             Verdict::Invalid

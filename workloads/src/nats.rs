@@ -8,9 +8,10 @@
 //! - `publish v`: payload = `v` as JSON, header `Nats-Msg-Id` =
 //!   `<key>-<v>` (unique: values are unique per key); `ok` value =
 //!   `[seq, v]` with the stream sequence of the PubAck.
-//! - `read`: every message of the key's stream through one node, by direct
-//!   gets; `ok` value = `[[seq, v], ...]` in sequence order, `[]` when the
-//!   node answers that the stream does not exist.
+//! - `read`: every message of the key's stream through one node, by message
+//!   gets that the stream leader answers; `ok` value = `[[seq, v], ...]` in
+//!   sequence order, `[]` when the node answers that the stream does not
+//!   exist.
 //!
 //! Each node has its own connection, to that node only (discovered servers
 //! ignored; the servers advertise none either): an answer through node i
@@ -215,9 +216,13 @@ impl NatsClient {
         let subject = subject(key);
         let mut messages = Vec::new();
         let mut next = 1;
+        // Message gets (`$JS.API.STREAM.MSG.GET`), which the stream leader
+        // answers, not direct gets: any replica answers a direct get, a
+        // lagging one too, and one read is many gets, so a read by direct
+        // gets can end early at a stale replica's last sequence.
         loop {
             match stream
-                .direct_get_next_for_subject(subject.clone(), Some(next))
+                .get_first_raw_message_by_subject(subject.as_str(), next)
                 .await
             {
                 Ok(message) => {
@@ -231,7 +236,7 @@ impl NatsClient {
                 Err(error)
                     if matches!(
                         error.kind(),
-                        async_nats::jetstream::stream::DirectGetErrorKind::NotFound
+                        async_nats::jetstream::stream::RawMessageErrorKind::NoMessageFound
                     ) =>
                 {
                     break

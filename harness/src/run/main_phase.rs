@@ -188,7 +188,7 @@ async fn drive(
                 plan.nodes,
                 timeout,
             ));
-            let outcome = drive_cluster(
+            let mut outcome = drive_cluster(
                 plan,
                 seed,
                 stop,
@@ -199,8 +199,9 @@ async fn drive(
             )
             .await;
             // Each node's own view of its streams, after the final reads.
-            if outcome.is_ok() {
-                record_jsz(run, &client, plan.nodes).await?;
+            if let Ok(observed) = &mut outcome {
+                let views = record_jsz(run, &client, plan.nodes).await?;
+                observed.replicas_behind = replicas_behind(&views);
             }
             outcome
         }
@@ -232,17 +233,76 @@ async fn drive(
 /// NATS: every node's `/jsz?streams=true` (its own copy of each stream:
 /// messages, first and last sequence), one line per node, into `jsz.jsonl`
 /// beside the history; `null` for a node that did not answer.
-async fn record_jsz(run: &RunDir, client: &NatsClient, nodes: usize) -> Result<()> {
+async fn record_jsz(
+    run: &RunDir,
+    client: &NatsClient,
+    nodes: usize,
+) -> Result<Vec<(String, Option<serde_json::Value>)>> {
     let out = results::JsonlWriter::create(run.path().join("jsz.jsonl"))?;
+    let mut views = Vec::with_capacity(nodes);
     for node in nemesis::NodeId::all(nodes) {
         let view = client.jsz(node).await;
-        out.write(&serde_json::json!({
-            "node": crate::target::node_name(node.index()),
-            "jsz": view,
-        }));
+        let name = crate::target::node_name(node.index());
+        out.write(&serde_json::json!({ "node": name, "jsz": view }));
+        views.push((name, view));
     }
     out.finish()?;
-    Ok(())
+    Ok(views)
+}
+
+/// The nodes whose own copy of a stream ends before another node's copy,
+/// from each node's `/jsz?streams=true` (`account_details[].stream_detail[]`:
+/// `name`, `state.messages`, `state.last_seq`). A node that did not answer,
+/// or holds no copy, is left out: the checks judge what the cluster served.
+fn replicas_behind(views: &[(String, Option<serde_json::Value>)]) -> Vec<results::ReplicaBehind> {
+    use std::collections::BTreeMap;
+    // stream -> [(node, messages, last_seq)]
+    let mut copies: BTreeMap<String, Vec<(&str, u64, u64)>> = BTreeMap::new();
+    for (node, view) in views {
+        let Some(accounts) = view
+            .as_ref()
+            .and_then(|v| v.get("account_details"))
+            .and_then(|a| a.as_array())
+        else {
+            continue;
+        };
+        for stream in accounts
+            .iter()
+            .filter_map(|a| a.get("stream_detail")?.as_array())
+            .flatten()
+        {
+            let (Some(name), Some(state)) = (
+                stream.get("name").and_then(|n| n.as_str()),
+                stream.get("state"),
+            ) else {
+                continue;
+            };
+            let number = |field: &str| state.get(field).and_then(serde_json::Value::as_u64);
+            if let (Some(messages), Some(last_seq)) = (number("messages"), number("last_seq")) {
+                copies.entry(name.to_owned()).or_default().push((
+                    node.as_str(),
+                    messages,
+                    last_seq,
+                ));
+            }
+        }
+    }
+    let mut behind = Vec::new();
+    for (stream, copies) in copies {
+        let top = copies.iter().map(|c| c.2).max().unwrap_or(0);
+        for &(node, messages, last_seq) in &copies {
+            if last_seq < top {
+                behind.push(results::ReplicaBehind {
+                    node: node.to_owned(),
+                    stream: stream.clone(),
+                    messages,
+                    last_seq,
+                    stream_last_seq: top,
+                });
+            }
+        }
+    }
+    behind
 }
 
 /// How long reading etcd's acknowledged writes back at their revisions may take.
@@ -489,6 +549,7 @@ async fn drive_cluster<C: Client>(
         restarts: sampler.restarts(),
         leader_changes: sampler.leader_changes(),
         time_zero: Some(time_zero),
+        replicas_behind: Vec::new(),
     })
 }
 
@@ -582,5 +643,46 @@ impl Drop for Progress {
     fn drop(&mut self) {
         // A run that ends early (an error, no leader) never calls finish.
         crate::logging::set_progress_bar(None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::replicas_behind;
+
+    fn view(streams: &[(&str, u64, u64)]) -> Option<serde_json::Value> {
+        let detail: Vec<_> = streams
+            .iter()
+            .map(|(name, messages, last)| {
+                json!({"name": name, "state": {"messages": messages, "first_seq": 1, "last_seq": last}})
+            })
+            .collect();
+        Some(json!({"account_details": [{"name": "$G", "stream_detail": detail}]}))
+    }
+
+    #[test]
+    fn a_node_whose_copy_ends_before_anothers_is_behind_and_silent_nodes_are_left_out() {
+        let views = vec![
+            ("n1".to_owned(), view(&[("q13", 442, 442), ("q14", 10, 10)])),
+            ("n2".to_owned(), view(&[("q13", 179, 179), ("q14", 10, 10)])),
+            ("n3".to_owned(), None),
+        ];
+        let behind = replicas_behind(&views);
+        assert_eq!(behind.len(), 1, "{behind:?}");
+        assert_eq!(
+            (behind[0].node.as_str(), behind[0].stream.as_str()),
+            ("n2", "q13")
+        );
+        assert_eq!(
+            (
+                behind[0].messages,
+                behind[0].last_seq,
+                behind[0].stream_last_seq
+            ),
+            (179, 179, 442)
+        );
+        assert!(replicas_behind(&views[..1]).is_empty());
     }
 }

@@ -49,6 +49,9 @@ pub struct Observations {
     pub leader_changes: u64,
     /// The wall-clock instant of the history's time 0.
     pub time_zero: Option<std::time::SystemTime>,
+    /// Replicas whose own copy of a stream was behind another's after the
+    /// final reads (NATS).
+    pub replicas_behind: Vec<results::ReplicaBehind>,
 }
 
 impl Observations {
@@ -69,6 +72,7 @@ impl Observations {
             restarts: 0,
             leader_changes: 0,
             time_zero: None,
+            replicas_behind: Vec::new(),
         }
     }
 }
@@ -431,6 +435,7 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, observed: Observat
         timings,
         anomalies,
         refused_to_start: observed.faults.refused.clone(),
+        replicas_behind: observed.replicas_behind.clone(),
     };
     if let Err(err) = results::write_json(&run.results_json(), "results.json", &results) {
         eprintln!("faultline: warning: {err}");
@@ -498,6 +503,17 @@ fn print_summary(
                 ))
                 .unwrap_or_else(|| ", cluster did not recover in time".into())
         );
+        for behind in observed.replicas_behind.iter().take(3) {
+            println!(
+                "  replica behind: {}'s copy of {} ends at sequence {} ({} messages), \
+                 another node's at {}",
+                behind.node,
+                behind.stream,
+                behind.last_seq,
+                behind.messages,
+                behind.stream_last_seq
+            );
+        }
     }
     // The check with the clearest evidence leads (results.json keeps the
     // checks in the order they ran).

@@ -261,6 +261,7 @@ pub fn write_run(dir: &Path, ops: usize, hostile: bool) -> Made {
             "list-append:lost-write".into(),
         ],
         refused_to_start: Vec::new(),
+        replicas_behind: Vec::new(),
     };
     results::write_json(&dir.join("results.json"), "results", &results).unwrap();
     let test = json!({
