@@ -133,10 +133,13 @@ fn a_partition_cuts_every_route_of_the_isolated_server() {
             "queue",
             "--nemesis",
             "partition:one",
-            "--nemesis-interval",
-            "4s",
+            // The target's 10 s between faults: the cut lasts from 10 s to
+            // 20 s, longer than a publish's 5 s timeout, so clients blocked
+            // on a leader that the cut isolated come back and publish to the
+            // isolated server before the heal (with a 4 s cut, under load,
+            // every client could wait out the whole cut).
             "--time-limit",
-            "10s",
+            "22s",
             "--seed",
             "3",
         ],
