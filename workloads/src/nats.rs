@@ -24,8 +24,10 @@ use std::time::Duration;
 
 use async_nats::jetstream::context::{GetStreamErrorKind, PublishErrorKind};
 use async_nats::jetstream::ErrorCode;
+use async_nats::jetstream::stream::RawMessageErrorKind;
 use async_nats::jetstream::{self, stream};
 use futures::future::join_all;
+use futures::StreamExt as _;
 use nemesis::NodeId;
 use serde_json::{json, Value};
 use tokio::sync::Mutex as AsyncMutex;
@@ -215,32 +217,40 @@ impl NatsClient {
         };
         let subject = subject(key);
         let mut messages = Vec::new();
-        let mut next = 1;
         // Message gets (`$JS.API.STREAM.MSG.GET`), which the stream leader
         // answers, not direct gets: any replica answers a direct get, a
         // lagging one too, and one read is many gets, so a read by direct
         // gets can end early at a stale replica's last sequence.
+        // Up to the last sequence the leader named, GETS_IN_FLIGHT at a time
+        // (one by one, a read of 500 messages through a busy leader took
+        // seconds, and the final reads of a run ran out of time); a sequence
+        // with no message (deleted) is not part of the stream.
+        let state = &stream.cached_info().state;
+        let mut gets = futures::stream::iter(state.first_sequence.max(1)..=state.last_sequence)
+            .map(|seq| {
+                let stream = &stream;
+                async move { stream.get_raw_message(seq).await }
+            })
+            .buffered(GETS_IN_FLIGHT);
+        while let Some(got) = gets.next().await {
+            match got {
+                Ok(message) => messages.push(json!([message.sequence, payload(&message.payload)])),
+                Err(error) if matches!(error.kind(), RawMessageErrorKind::NoMessageFound) => {}
+                Err(error) => return Completion::fail(short(&error.to_string())),
+            }
+        }
+        // Then one by one past it, for anything stored since.
+        let mut next = state.last_sequence + 1;
         loop {
             match stream
                 .get_first_raw_message_by_subject(subject.as_str(), next)
                 .await
             {
                 Ok(message) => {
-                    let value: Value = match serde_json::from_slice(&message.payload) {
-                        Ok(value) => value,
-                        Err(_) => json!(String::from_utf8_lossy(&message.payload)),
-                    };
-                    messages.push(json!([message.sequence, value]));
+                    messages.push(json!([message.sequence, payload(&message.payload)]));
                     next = message.sequence + 1;
                 }
-                Err(error)
-                    if matches!(
-                        error.kind(),
-                        async_nats::jetstream::stream::RawMessageErrorKind::NoMessageFound
-                    ) =>
-                {
-                    break
-                }
+                Err(error) if matches!(error.kind(), RawMessageErrorKind::NoMessageFound) => break,
                 Err(error) => return Completion::fail(short(&error.to_string())),
             }
         }
@@ -259,6 +269,14 @@ impl NatsClient {
             .ok()?;
         answer.json().await.ok()
     }
+}
+
+/// How many message gets one read keeps in flight.
+const GETS_IN_FLIGHT: usize = 32;
+
+/// A message's payload: the JSON value published, else its text.
+fn payload(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(bytes)))
 }
 
 /// A connect failure as an `error` word.
