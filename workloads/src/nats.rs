@@ -23,8 +23,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_nats::jetstream::context::{GetStreamErrorKind, PublishErrorKind};
-use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::stream::RawMessageErrorKind;
+use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::{self, stream};
 use futures::future::join_all;
 use futures::StreamExt as _;
