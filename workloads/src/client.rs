@@ -98,6 +98,14 @@ pub trait Client: Send + Sync + 'static {
     /// The current leader, if the nodes agree well enough; `None` when unknown.
     fn leader(&self) -> impl Future<Output = Option<NodeId>> + Send;
 
+    /// Whether the cluster, which has a leader, also serves what the
+    /// workload needs through every node (asked at setup, after
+    /// [`Client::leader`], until it says yes or the leader timeout ends).
+    /// Most protocols need nothing more than a leader.
+    fn ready(&self) -> impl Future<Output = bool> + Send {
+        async { true }
+    }
+
     /// What each node says of itself (`result[i]` is node i's answer,
     /// `None` when it did not answer), for faults that watch the cluster
     /// (`figure8`). Empty when the protocol has no such call.

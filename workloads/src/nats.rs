@@ -49,6 +49,11 @@ pub fn message_id(key: &str, value: &Value) -> String {
 
 /// How long one `/jsz` of [`Client::leader`] may take.
 const JSZ_TIMEOUT: Duration = Duration::from_millis(500);
+/// The stream setup makes to learn that JetStream serves (no workload key:
+/// those are `q0`, `q1`, ...).
+pub const SETUP_PROBE_STREAM: &str = "setup-probe";
+/// How long one node may take to make or find the setup probe stream.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long connecting to a node may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -319,6 +324,24 @@ impl Client for NatsClient {
             node,
             revision: None,
         }
+    }
+
+    async fn ready(&self) -> bool {
+        // A stream made and then looked up through every node: the meta
+        // leader takes requests and every route carries them. Right after
+        // the meta group names its leader, stream creation could time out
+        // for seconds (every publish of a 10 s run once failed so).
+        for node in NodeId::all(self.client_addrs.len()) {
+            let Ok(client) = self.connection(node).await else {
+                return false;
+            };
+            let context = self.context(client);
+            let made = context.get_or_create_stream(self.stream_config(SETUP_PROBE_STREAM));
+            if !matches!(tokio::time::timeout(READY_TIMEOUT, made).await, Ok(Ok(_))) {
+                return false;
+            }
+        }
+        true
     }
 
     async fn leader(&self) -> Option<NodeId> {

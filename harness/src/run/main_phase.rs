@@ -344,7 +344,7 @@ async fn drive_cluster<C: Client>(
     progress.phase("waiting for a leader");
     let leader_deadline = Instant::now() + plan.target.timeouts.leader;
     loop {
-        if client.leader().await.is_some() {
+        if client.leader().await.is_some() && client.ready().await {
             break;
         }
         if Instant::now() >= leader_deadline || *stop.borrow() {
