@@ -195,22 +195,7 @@ pub(crate) fn abort_connection(minor: u32) {
 /// The mounts cannot be listed, or a dead mount cannot be removed (naming
 /// the command that removes it by hand).
 pub fn remove_dead_mounts(under: &Path) -> Result<Vec<PathBuf>, Error> {
-    let mut removed = Vec::new();
-    for m in lazyfs_mounts_under(under)? {
-        if !is_dead(&m.mountpoint) {
-            continue;
-        }
-        abort_connection(m.minor);
-        if let Err(detail) = unmount(&m.mountpoint) {
-            return Err(Error::Unmount {
-                command: unmount_command(&m.mountpoint),
-                path: m.mountpoint,
-                detail,
-            });
-        }
-        removed.push(m.mountpoint);
-    }
-    Ok(removed)
+    remove_mounts(under, is_dead)
 }
 
 /// Unmounts every lazyfs mount left at or below `under` (by a run that
@@ -221,8 +206,17 @@ pub fn remove_dead_mounts(under: &Path) -> Result<Vec<PathBuf>, Error> {
 /// that cannot be removed is an error that names the command to remove it
 /// by hand.
 pub fn cleanup_stale_mounts(under: &Path) -> Result<Vec<PathBuf>, Error> {
+    remove_mounts(under, |_| true)
+}
+
+/// Aborts and unmounts each lazyfs mount at or below `under` that `remove`
+/// picks; returns their mount points, or the first that cannot be removed.
+fn remove_mounts(under: &Path, remove: impl Fn(&Path) -> bool) -> Result<Vec<PathBuf>, Error> {
     let mut removed = Vec::new();
     for m in lazyfs_mounts_under(under)? {
+        if !remove(&m.mountpoint) {
+            continue;
+        }
         abort_connection(m.minor);
         if let Err(detail) = unmount(&m.mountpoint) {
             return Err(Error::Unmount {
