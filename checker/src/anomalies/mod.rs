@@ -9,6 +9,8 @@
 //!   (lost, phantom and duplicate elements).
 //! - [`queue`]: a stream per key (NATS JetStream): acknowledged messages
 //!   are never lost, duplicated or moved, and every node serves one stream.
+//! - [`txn`]: transactions (list-append micro-ops) checked for isolation
+//!   anomalies by dependency-graph cycles, in the spirit of Elle.
 //! - [`raftlog`]: committed log entries are never rolled back, seen from the
 //!   nodes' `raftlog.jsonl` samples.
 //! - [`revision`]: etcd's acknowledged writes read back at their revisions
@@ -23,5 +25,6 @@ pub mod revision;
 pub mod set;
 #[cfg(test)]
 mod test_rows;
+pub mod txn;
 
 pub use report::{Anomaly, AnomalyKind, AnomalyReport, MAX_LISTED_PER_KIND};
