@@ -1,9 +1,9 @@
 //! Transactions: an isolation checker for list-append histories in the
 //! spirit of Elle (docs/checks.md, "txn-list-append").
 //!
-//! SKELETON (to be filled in): the types and entry points below are the
-//! contract between the checker, its readers, the generator and the
-//! harness. Change a signature only together with its callers.
+//! The types and entry points below are the contract between the checker,
+//! its readers, the generator and the harness. Change a signature only
+//! together with its callers.
 //!
 //! - [`TxnHistory`]: the transactions of a history, keys interned, micro-ops
 //!   and read elements in flat arrays (1M transactions must fit in well
@@ -13,6 +13,13 @@
 //!   [`TxnHistory`], without building `serde_json::Value` trees.
 //! - [`check_txn`]: infer version orders, build the dependency graph, find
 //!   anomalies, judge them against a [`Consistency`] level.
+//!
+//! Inside: `parse` (from a generic history), `infer` (version orders,
+//! ww/wr/rw edges, the anomalies that need no cycle), `graph` (CSR
+//! adjacency, real-time edges, topological order, petgraph's Tarjan),
+//! `cycles` (a search per cycle class inside each component), `explain`
+//! (sentences), `check` (the judgement), [`synthetic`] (histories for
+//! benchmarks and property tests).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,8 +32,18 @@ use crate::error::Result;
 use crate::history::History;
 use crate::verdict::Verdict;
 
+mod check;
+mod cycles;
+mod explain;
+mod graph;
+mod infer;
 mod jsonl;
+mod parse;
+pub mod synthetic;
+#[cfg(test)]
+mod tests;
 
+pub use check::{judge, Judgement, MAX_LISTED_PER_CLASS};
 pub use jsonl::read_jsonl;
 
 /// A key: JSON strings and integers are distinct keys (`"3"` is not `3`).
@@ -133,9 +150,15 @@ impl TxnHistory {
     /// The transactions of a generic history: every op must have `f` =
     /// `txn` and a list of micro-ops as its value; anything else is an
     /// error naming the line.
+    ///
+    /// Errors name the source `history` (see [`TxnHistory::from_history_named`]).
     pub fn from_history(history: &History) -> Result<TxnHistory> {
-        let _ = history;
-        todo!("from_history")
+        parse::from_history(history, "history")
+    }
+
+    /// [`TxnHistory::from_history`], naming `source` (the file) in errors.
+    pub fn from_history_named(history: &History, source: &str) -> Result<TxnHistory> {
+        parse::from_history(history, source)
     }
 
     /// The micro-ops of `txn`.
@@ -287,19 +310,58 @@ pub struct TxnReport {
     /// What was checked: transactions (committed, aborted, unknown), keys,
     /// reads, appends, edges, components.
     pub stats: BTreeMap<String, u64>,
+    /// Input the checker could not use (an element appended twice to one key).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl TxnReport {
     /// One line: `txn-list-append (strict-serializable): INVALID: 2 G-single, 1 G2-item (...)`.
     pub fn summary(&self) -> String {
-        todo!("summary")
+        let verdict = match self.verdict {
+            Verdict::Valid => "valid",
+            Verdict::Invalid => "INVALID",
+            Verdict::Unknown => "UNKNOWN",
+        };
+        let forbidden: BTreeMap<&str, usize> = self
+            .counts
+            .iter()
+            .filter(|(class, _)| judge(class, self.consistency) != Judgement::Allowed)
+            .map(|(class, &count)| (class.as_str(), count))
+            .collect();
+        let allowed: Vec<String> = self
+            .counts
+            .iter()
+            .filter(|(class, _)| judge(class, self.consistency) == Judgement::Allowed)
+            .map(|(class, count)| format!("{count} {class}"))
+            .collect();
+        let mut line = format!("txn-list-append ({}): {verdict}", self.consistency);
+        if !forbidden.is_empty() {
+            let listed: Vec<String> = forbidden
+                .iter()
+                .map(|(class, count)| format!("{count} {class}"))
+                .collect();
+            line.push_str(&format!(": {}", listed.join(", ")));
+        }
+        if !allowed.is_empty() {
+            line.push_str(&format!(" (allowed: {})", allowed.join(", ")));
+        }
+        let stat = |name: &str| self.stats.get(name).copied().unwrap_or(0);
+        line.push_str(&format!(
+            " ({} txns: {} committed, {} aborted, {} unknown; {} keys)",
+            stat("txns"),
+            stat("committed"),
+            stat("aborted"),
+            stat("unknown"),
+            stat("keys")
+        ));
+        line
     }
 }
 
 /// Checks a transaction history against `consistency`.
 pub fn check_txn(history: &TxnHistory, consistency: Consistency) -> TxnReport {
-    let _ = (history, consistency);
-    todo!("check_txn")
+    check::check(history, consistency)
 }
 
 /// [`TxnHistory::from_history`] then [`check_txn`]: the entry point for a
