@@ -62,7 +62,14 @@ pub fn judge(class: &str, level: Consistency) -> Judgement {
 }
 
 pub(super) fn check(h: &TxnHistory, level: Consistency) -> TxnReport {
+    let t0 = std::time::Instant::now();
+    let tick = |what: &str| {
+        if std::env::var_os("TXN_TIMING").is_some() {
+            eprintln!("{what}: {:.1} ms", t0.elapsed().as_secs_f64() * 1e3)
+        }
+    };
     let inferred = infer(h);
+    tick("infer");
     let n = h.txns.len();
     let node: Vec<bool> = h
         .txns
@@ -79,21 +86,25 @@ pub(super) fn check(h: &TxnHistory, level: Consistency) -> TxnReport {
     if realtime {
         realtime_edges(h, &node, &mut edges);
     }
+    tick("realtime");
     let mut stats: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_kind = [0u64; 16];
+    for e in &edges {
+        by_kind[e.kind as usize & 15] += 1;
+    }
     for (name, bits) in [
         ("edges_ww", WW),
         ("edges_wr", WR),
         ("edges_rw", RW),
         ("edges_realtime", RT),
     ] {
-        stats.insert(
-            name.into(),
-            edges.iter().filter(|e| e.kind == bits).count() as u64,
-        );
+        stats.insert(name.into(), by_kind[bits as usize]);
     }
     let graph = Csr::build(n, &edges);
     drop(edges);
+    tick("csr");
     let (order, sorted) = topological(&graph);
+    tick("topo");
     let mut cycles: Vec<Cycle> = Vec::new();
     let mut undetermined = 0usize;
     let mut component_count = 0u64;
@@ -126,6 +137,7 @@ pub(super) fn check(h: &TxnHistory, level: Consistency) -> TxnReport {
             cycles.extend(found.cycles);
         }
     }
+    tick("cycles");
     let explainer = Explainer {
         h,
         versions: &inferred.versions,
@@ -175,6 +187,7 @@ pub(super) fn check(h: &TxnHistory, level: Consistency) -> TxnReport {
             .map(|&v| h.txns[v as usize].id)
             .collect()
     });
+    tick("report");
     let status_count = |s: Status| h.txns.iter().filter(|t| t.status == s).count() as u64;
     stats.insert("txns".into(), n as u64);
     stats.insert("committed".into(), status_count(Status::Committed));

@@ -263,6 +263,13 @@ impl Explainer<'_> {
                     )
                 },
             ),
+            Found::FutureRead { txn, key, read, elem } => (
+                vec![*txn],
+                format!(
+                    "{t} read {} = {}, which includes {elem}, an element {t} itself appends to that key only later.",
+                    self.key(*key), list(self.elems(read)), t = self.t(*txn)
+                ),
+            ),
             Found::Duplicate { reader, key, read, elem } => (
                 vec![*reader],
                 format!(

@@ -48,6 +48,8 @@ struct AppendRec {
     elem: Elem,
     txn: u32,
     last: bool,
+    /// Its transaction's status (kept here: looking it up is a cache miss).
+    status: Status,
 }
 
 /// An anomaly found without a cycle, before it is explained.
@@ -88,6 +90,14 @@ pub(super) enum Found {
         expected: Vec<Elem>,
         whole: bool,
     },
+    /// A read that includes an element its own transaction appends only
+    /// later (Elle's future read; reported as `internal`).
+    FutureRead {
+        txn: u32,
+        key: KeyId,
+        read: ReadRec,
+        elem: Elem,
+    },
     /// An element twice in one read.
     Duplicate {
         reader: u32,
@@ -125,7 +135,7 @@ impl Found {
             Found::G1a { .. } => "G1a",
             Found::G1b { .. } => "G1b",
             Found::DirtyUpdate { .. } => "dirty-update",
-            Found::Internal { .. } => "internal",
+            Found::Internal { .. } | Found::FutureRead { .. } => "internal",
             Found::Duplicate { .. } => "duplicate-append",
             Found::Garbage { .. } => "garbage-read",
             Found::IncompatibleOrder { .. } => "incompatible-order",
@@ -158,6 +168,8 @@ struct ByKey {
     appends: Vec<AppendRec>,
     read_start: Vec<u32>,
     reads: Vec<ReadRec>,
+    /// The invoke position of each read's transaction.
+    read_call: Vec<u64>,
 }
 
 fn group_by_key(h: &TxnHistory) -> ByKey {
@@ -187,6 +199,7 @@ fn group_by_key(h: &TxnHistory) -> ByKey {
         elem: 0,
         txn: NO_TXN,
         last: false,
+        status: Status::Aborted,
     };
     let mut appends = vec![placeholder; append_start[nkeys] as usize];
     let mut reads = vec![
@@ -197,6 +210,7 @@ fn group_by_key(h: &TxnHistory) -> ByKey {
         };
         read_start[nkeys] as usize
     ];
+    let mut read_call = vec![0u64; reads.len()];
     for (t, txn) in h.txns.iter().enumerate() {
         let committed = txn.status == Status::Committed;
         let mops = h.mops_of(txn);
@@ -211,6 +225,7 @@ fn group_by_key(h: &TxnHistory) -> ByKey {
                         elem: *elem,
                         txn: t as u32,
                         last,
+                        status: txn.status,
                     };
                     *slot += 1;
                 }
@@ -224,6 +239,7 @@ fn group_by_key(h: &TxnHistory) -> ByKey {
                         start: range.start,
                         end: range.end,
                     };
+                    read_call[*slot as usize] = txn.call;
                     *slot += 1;
                 }
                 Mop::Read { .. } => {}
@@ -235,11 +251,14 @@ fn group_by_key(h: &TxnHistory) -> ByKey {
         appends,
         read_start,
         reads,
+        read_call,
     }
 }
 
 /// Keys per rayon task: enough to amortise the task's buffers.
 const KEYS_PER_TASK: usize = 512;
+/// Transactions per rayon task of the internal check.
+const TXNS_PER_TASK: usize = 8192;
 
 /// Per-task output, concatenated in key order (deterministic).
 #[derive(Default)]
@@ -253,7 +272,14 @@ struct Part {
 
 /// Infers version orders, edges and non-cycle anomalies.
 pub(super) fn infer(h: &TxnHistory) -> Inferred {
+    let t0 = std::time::Instant::now();
+    let tick = |what: &str| {
+        if std::env::var_os("TXN_TIMING").is_some() {
+            eprintln!("  {what}: {:.1} ms", t0.elapsed().as_secs_f64() * 1e3)
+        }
+    };
     let by_key = group_by_key(h);
+    tick("group");
     let nkeys = h.keys.len();
     let chunks: Vec<usize> = (0..nkeys).step_by(KEYS_PER_TASK).collect();
     let parts: Vec<Part> = chunks
@@ -267,13 +293,22 @@ pub(super) fn infer(h: &TxnHistory) -> Inferred {
             part
         })
         .collect();
-    let internal: Vec<Found> = h
+    tick("keys");
+    let internal: Vec<Vec<Found>> = h
         .txns
-        .par_iter()
+        .par_chunks(TXNS_PER_TASK)
         .enumerate()
-        .filter(|(_, txn)| txn.status == Status::Committed)
-        .flat_map_iter(|(t, _)| internal_anomalies(h, t as u32))
+        .map(|(chunk, txns)| {
+            let mut found = Vec::new();
+            for (i, txn) in txns.iter().enumerate() {
+                if txn.status == Status::Committed {
+                    internal_anomalies(h, (chunk * TXNS_PER_TASK + i) as u32, &mut found);
+                }
+            }
+            found
+        })
         .collect();
+    tick("internal");
     let mut out = Inferred {
         observed: vec![false; h.txns.len()],
         reads: by_key.reads.len() as u64,
@@ -291,7 +326,7 @@ pub(super) fn infer(h: &TxnHistory) -> Inferred {
         }
         out.warnings.extend(part.warnings);
     }
-    out.found.extend(internal);
+    out.found.extend(internal.into_iter().flatten());
     out
 }
 
@@ -315,7 +350,9 @@ fn infer_key(h: &TxnHistory, by_key: &ByKey, key: KeyId, s: &mut Scratch, part: 
     let k = key as usize;
     let appends =
         &by_key.appends[by_key.append_start[k] as usize..by_key.append_start[k + 1] as usize];
-    let reads = &by_key.reads[by_key.read_start[k] as usize..by_key.read_start[k + 1] as usize];
+    let read_range = by_key.read_start[k] as usize..by_key.read_start[k + 1] as usize;
+    let reads = &by_key.reads[read_range.clone()];
+    let read_calls = &by_key.read_call[read_range];
     s.sorted.clear();
     s.sorted.extend_from_slice(appends);
     s.sorted.sort_unstable_by_key(|a| a.elem);
@@ -359,7 +396,6 @@ fn infer_key(h: &TxnHistory, by_key: &ByKey, key: KeyId, s: &mut Scratch, part: 
         return;
     }
     part.versions.push(Some(longest));
-    let status = |t: u32| h.txns[t as usize].status;
     // Writers of each position of the version order.
     s.at.clear();
     s.seen.clear();
@@ -375,7 +411,7 @@ fn infer_key(h: &TxnHistory, by_key: &ByKey, key: KeyId, s: &mut Scratch, part: 
                 }
                 s.seen[i] = true;
                 let w = s.sorted[i].txn;
-                match status(w) {
+                match s.sorted[i].status {
                     Status::Aborted => first_aborted = first_aborted.min(p),
                     Status::Unknown => part.observed.push(w),
                     Status::Committed => {}
@@ -393,7 +429,7 @@ fn infer_key(h: &TxnHistory, by_key: &ByKey, key: KeyId, s: &mut Scratch, part: 
         (i != NO_TXN).then(|| &s.sorted[i as usize])
     };
     // A node of the graph: its writer committed or may have.
-    let node = |p: usize| writer(p).filter(|a| status(a.txn) != Status::Aborted);
+    let node = |p: usize| writer(p).filter(|a| a.status != Status::Aborted);
     // ww: consecutive writers (skipping positions with no usable writer).
     let mut prev: Option<u32> = None;
     for p in 0..order.len() {
@@ -424,17 +460,12 @@ fn infer_key(h: &TxnHistory, by_key: &ByKey, key: KeyId, s: &mut Scratch, part: 
             });
         }
     }
-    let mut max_call_read: Option<&ReadRec> = None;
     for r in reads {
         let len = r.len();
         let reader = r.txn;
-        if max_call_read.is_none_or(|m| h.txns[m.txn as usize].call < h.txns[reader as usize].call)
-        {
-            max_call_read = Some(r);
-        }
         if first_aborted < len {
             for p in first_aborted..len {
-                if let Some(a) = writer(p).filter(|a| status(a.txn) == Status::Aborted) {
+                if let Some(a) = writer(p).filter(|a| a.status == Status::Aborted) {
                     part.found.push(Found::G1a {
                         reader,
                         writer: a.txn,
@@ -446,13 +477,16 @@ fn infer_key(h: &TxnHistory, by_key: &ByKey, key: KeyId, s: &mut Scratch, part: 
             }
         }
         if first_garbage < len {
-            for p in first_garbage..len {
-                if s.at[p] == NO_TXN {
+            for (&at, &elem) in s.at[first_garbage..len]
+                .iter()
+                .zip(&order[first_garbage..len])
+            {
+                if at == NO_TXN {
                     part.found.push(Found::Garbage {
                         reader,
                         key,
                         read: *r,
-                        elem: order[p],
+                        elem,
                     });
                 }
             }
@@ -502,20 +536,19 @@ fn infer_key(h: &TxnHistory, by_key: &ByKey, key: KeyId, s: &mut Scratch, part: 
     }
     // lost append: a committed append in no read, though a read of the key
     // began after the append's transaction completed.
-    if let Some(last_read) = max_call_read {
-        let read_call = h.txns[last_read.txn as usize].call;
+    if let Some(&read_call) = read_calls.iter().max() {
         for (i, a) in s.sorted.iter().enumerate() {
-            let txn = &h.txns[a.txn as usize];
-            if s.seen[i] || txn.status != Status::Committed {
+            if s.seen[i] || a.status != Status::Committed {
                 continue;
             }
-            if txn.ret.is_some_and(|ret| ret < read_call) {
+            let txn = &h.txns[a.txn as usize];
+            if let Some(ret) = txn.ret.filter(|&ret| ret < read_call) {
                 // The earliest read that began after the append completed.
-                let ret = txn.ret.expect("checked");
-                let r = reads
+                let (r, _) = reads
                     .iter()
-                    .filter(|r| h.txns[r.txn as usize].call > ret)
-                    .min_by_key(|r| h.txns[r.txn as usize].call)
+                    .zip(read_calls)
+                    .filter(|(_, &call)| call > ret)
+                    .min_by_key(|(_, &call)| call)
                     .expect("the last read qualifies");
                 part.found.push(Found::LostAppend {
                     writer: a.txn,
@@ -589,9 +622,8 @@ fn check_read_alone(
 /// Reads of committed transaction `t` that disagree with its own earlier
 /// micro-ops: after a read of k and appends to k, the next read of k is
 /// that read plus those appends; with no earlier read, it ends with them.
-fn internal_anomalies(h: &TxnHistory, t: u32) -> Vec<Found> {
+fn internal_anomalies(h: &TxnHistory, t: u32, out: &mut Vec<Found>) {
     let mops = h.mops_of(&h.txns[t as usize]);
-    let mut out = Vec::new();
     for (j, mop) in mops.iter().enumerate() {
         let Mop::Read {
             key,
@@ -600,6 +632,32 @@ fn internal_anomalies(h: &TxnHistory, t: u32) -> Vec<Found> {
         else {
             continue;
         };
+        let later = mops[j + 1..].iter().find_map(|m| match m {
+            Mop::Append { key: k, elem } if k == key && h.elems(range).contains(elem) => {
+                Some(*elem)
+            }
+            _ => None,
+        });
+        if let Some(elem) = later {
+            out.push(Found::FutureRead {
+                txn: t,
+                key: *key,
+                read: ReadRec {
+                    txn: t,
+                    start: range.start,
+                    end: range.end,
+                },
+                elem,
+            });
+            continue;
+        }
+        let same_key_before = mops[..j].iter().any(|m| match m {
+            Mop::Append { key: k, .. } => k == key,
+            Mop::Read { key: k, elems } => k == key && elems.is_some(),
+        });
+        if !same_key_before {
+            continue;
+        }
         let got = h.elems(range);
         let mut appended: Vec<Elem> = Vec::new();
         let mut prior: Option<&[Elem]> = None;
@@ -645,5 +703,4 @@ fn internal_anomalies(h: &TxnHistory, t: u32) -> Vec<Found> {
             });
         }
     }
-    out
 }
