@@ -448,3 +448,126 @@ fn a_big_integer_where_a_model_needs_arithmetic_is_a_clear_error() {
         assert!(err.contains("takes an integer"), "{err}");
     }
 }
+
+/// The ops of an EDN text: id, process, f, input, outcome, call, ret.
+type OpRow = (u64, u64, String, Value, Outcome, u64, Option<u64>);
+
+fn edn_ops(text: &str) -> Vec<OpRow> {
+    let (history, format) = format::read(text, "t.edn", None).unwrap();
+    assert_eq!(format, Format::Edn);
+    history
+        .ops
+        .iter()
+        .map(|op| {
+            (
+                op.id,
+                op.process,
+                op.f.clone(),
+                op.input.clone(),
+                op.outcome.clone(),
+                op.call,
+                op.ret,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_jepsen_txn_history_reads_as_txn_ops_with_json_micro_ops() {
+    let text = r#"[{:type :invoke, :f :txn, :value [[:append 3 1] [:r 3 nil]], :process 0, :time 1, :index 0}
+ {:type :invoke, :f :txn, :value [[:r :x nil]], :process 1, :time 2, :index 1}
+ {:type :ok, :f :txn, :value [[:append 3 1] [:r 3 [1]]], :process 0, :time 3, :index 2}
+ {:type :info, :f :start, :value nil, :process :nemesis, :time 4, :index 3}
+ {:type :info, :f :txn, :value [[:r :x nil]], :process 1, :time 5, :index 4}]"#;
+    assert_eq!(
+        edn_ops(text),
+        vec![
+            (
+                0,
+                0,
+                "txn".into(),
+                json!([["append", 3, 1], ["r", 3, null]]),
+                Outcome::Ok(json!([["append", 3, 1], ["r", 3, [1]]])),
+                0,
+                Some(2)
+            ),
+            (
+                1,
+                1,
+                "txn".into(),
+                json!([["r", "x", null]]),
+                Outcome::Unknown,
+                1,
+                None
+            ),
+        ]
+    );
+}
+
+#[test]
+fn elle_ops_without_process_or_f_are_whole_txns_on_fresh_processes() {
+    // Elle's own test histories: completions alone, no :process, no :f.
+    // Each is a transaction of its own, with no place in real time.
+    let text = r#"[{:type :ok, :value [[:append :x 1] [:append :y 1]]}
+ {:process 4, :type :invoke, :f :txn, :value [[:r :x nil]]}
+ {:type :fail, :value [[:append :x 2]]}
+ {:process 4, :type :ok, :f :txn, :value [[:r :x [1]]]}
+ {:type :ok, :value [[:r :y [1]] [:r :x [1]]]}]"#;
+    assert_eq!(
+        edn_ops(text),
+        vec![
+            (
+                0,
+                5,
+                "txn".into(),
+                json!([["append", "x", 1], ["append", "y", 1]]),
+                Outcome::Ok(json!([["append", "x", 1], ["append", "y", 1]])),
+                0,
+                None
+            ),
+            (
+                2,
+                6,
+                "txn".into(),
+                json!([["append", "x", 2]]),
+                Outcome::Fail { observation: false },
+                0,
+                None
+            ),
+            (
+                4,
+                7,
+                "txn".into(),
+                json!([["r", "y", [1]], ["r", "x", [1]]]),
+                Outcome::Ok(json!([["r", "y", [1]], ["r", "x", [1]]])),
+                0,
+                None
+            ),
+            (
+                1,
+                4,
+                "txn".into(),
+                json!([["r", "x", null]]),
+                Outcome::Ok(json!([["r", "x", [1]]])),
+                1,
+                Some(3)
+            ),
+        ]
+    );
+}
+
+#[test]
+fn an_invoke_without_process_or_an_op_without_f_and_micro_ops_is_an_error() {
+    let text = "[{:type :ok, :value [[:append :x 1]]}\n {:type :invoke, :value [[:r :x nil]]}]";
+    let err = format::read(text, "t.edn", None).unwrap_err().to_string();
+    assert!(
+        err.starts_with("t.edn:2:2: expected :process") && err.contains("invoke"),
+        "{err}"
+    );
+    let text = "[{:type :ok, :process 0, :value 3}]";
+    let err = format::read(text, "t.edn", None).unwrap_err().to_string();
+    assert!(err.starts_with("t.edn:1:2: expected :f"), "{err}");
+    let text = "[{:type :ok, :process 0, :value [[:w :x 1]]}]";
+    let err = format::read(text, "t.edn", None).unwrap_err().to_string();
+    assert!(err.starts_with("t.edn:1:2: expected :f"), "{err}");
+}

@@ -1,7 +1,7 @@
 //! Command-line definitions (clap).
 //!
 //! Options that take one of a fixed set of names (formats, models,
-//! workloads, read modes) are typed with clap `ValueEnum`s ([`ModelArg`],
+//! workloads, read modes) are typed with clap `ValueEnum`s ([`GenModelArg`],
 //! [`FormatArg`], ...) whose possible values come from the owning crate's
 //! own list (`ALL`), so `--help` and the error for a wrong name can never
 //! go stale. Help texts that list built-in targets and faults are built
@@ -59,11 +59,34 @@ macro_rules! choice {
     };
 }
 
-choice!(
-    /// A `--model` of `check` and `gen`.
-    ModelArg,
-    checker::ModelKind
-);
+/// `gen --model`: a simulated object of a linearizability model (`Some`),
+/// or `txn-list-append` (`None`): list-append transactions
+/// (`checker::synth::generate_txn`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GenModelArg(pub Option<checker::ModelKind>);
+
+/// The name `gen --model` takes for transactions.
+pub const TXN_MODEL: &str = "txn-list-append";
+
+impl ValueEnum for GenModelArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        static ALL: LazyLock<Vec<GenModelArg>> = LazyLock::new(|| {
+            checker::ModelKind::ALL
+                .iter()
+                .map(|&model| GenModelArg(Some(model)))
+                .chain(std::iter::once(GenModelArg(None)))
+                .collect()
+        });
+        &ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self.0 {
+            Some(model) => model.name(),
+            None => TXN_MODEL,
+        }))
+    }
+}
 /// `check --model`: a linearizability model (`Some`), or `queue` (`None`):
 /// the queue check of NATS streams (docs/checks.md, "queue"), which is no
 /// linearizability model.
@@ -322,22 +345,35 @@ pub struct ServeArgs {
 /// Options of `faultline gen`.
 #[derive(Debug, Args)]
 pub struct GenArgs {
-    /// Model of the simulated object.
+    /// Model of the simulated object; txn-list-append: list-append
+    /// transactions from a simulated serializable store.
     #[arg(long, value_enum, default_value = "kv")]
-    pub model: ModelArg,
-    /// Independent keys.
+    pub model: GenModelArg,
+    /// Independent keys (not txn-list-append).
     #[arg(long, default_value_t = 10)]
     pub keys: usize,
-    /// Operations per key.
+    /// Operations per key (not txn-list-append).
     #[arg(long, default_value_t = 100)]
     pub ops_per_key: usize,
-    /// Concurrent clients per key.
+    /// Transactions (txn-list-append only) [default: 1000].
+    #[arg(long)]
+    pub ops: Option<usize>,
+    /// Micro-ops per transaction on average, 1 to 4 (txn-list-append only) [default: 2.5].
+    #[arg(long)]
+    pub mops: Option<f64>,
+    /// Keys in use at once (txn-list-append only) [default: 5].
+    #[arg(long)]
+    pub hot_keys: Option<usize>,
+    /// Appends after which a key retires (txn-list-append only) [default: 32].
+    #[arg(long)]
+    pub appends_per_key: Option<u32>,
+    /// Concurrent clients per key (txn-list-append: in all).
     #[arg(long, default_value_t = 5)]
     pub clients: usize,
     /// Probability that an op crashes (info).
     #[arg(long, default_value_t = 0.01)]
     pub crash_rate: f64,
-    /// Probability that a write fails definitely.
+    /// Probability that a write (a transaction) fails definitely.
     #[arg(long, default_value_t = 0.0)]
     pub fail_rate: f64,
     /// Values written are drawn from 1..=N; 0 makes every value unique.
@@ -346,9 +382,10 @@ pub struct GenArgs {
     /// Seed; the same seed gives the same history.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Inject one anomaly, so the history is certainly not linearizable;
-    /// bare `--anomaly` is never-written.
-    #[arg(long, value_enum, value_name = "KIND", num_args = 0..=1, default_missing_value = "never-written")]
+    /// Inject one anomaly, so the history is certainly not linearizable
+    /// (txn-list-append: not serializable, or not strict-serializable for
+    /// lost-append); bare `--anomaly` is never-written (not txn-list-append).
+    #[arg(long, value_enum, value_name = "KIND", num_args = 0..=1, default_missing_value = "never-written", ignore_case = true)]
     pub anomaly: Option<crate::gen_cmd::AnomalyArg>,
     /// Output format.
     #[arg(long, value_enum, default_value = "jsonl")]

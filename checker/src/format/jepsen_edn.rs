@@ -4,6 +4,13 @@
 //! Read as Knossos reads them: every `:fail` op is dropped (a failed cas
 //! included), `:info` ops may take effect any time after the call or never,
 //! and ops of non-integer processes (`:nemesis`) are ignored.
+//!
+//! Elle's transaction histories are read too: `:value [[:append 3 1] [:r 3
+//! nil]]` becomes the JSON `[["append",3,1],["r",3,null]]` (keywords become
+//! strings without the colon) under `f` = `txn`. An op without `:f` whose
+//! value is such a vector of micro-ops is a `txn`; a completion without
+//! `:process` is a whole op on its own (a fresh process, no place in real
+//! time).
 
 use serde_json::Value;
 
@@ -42,6 +49,7 @@ pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
         reader.consume();
     }
     let mut position: u64 = 0;
+    let mut lone = 0usize;
     loop {
         let next = reader.peek_form().map_err(edn)?;
         match (close, next) {
@@ -90,6 +98,8 @@ pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
             Some(Edn::Int(p)) if *p >= 0 => *p as u64,
             // :nemesis and other named processes are not clients.
             Some(Edn::Keyword(_)) | Some(Edn::Symbol(_)) | Some(Edn::Str(_)) => continue,
+            // A completion without a process stands alone (below).
+            None => LONE,
             other => {
                 return Err(bad(
                     at,
@@ -114,6 +124,8 @@ pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
         };
         let f = match op.get("f") {
             Some(Edn::Keyword(f)) | Some(Edn::Str(f)) | Some(Edn::Symbol(f)) => f.clone(),
+            // Elle's histories may leave :f out: micro-ops make it a txn.
+            None if op.get("value").is_some_and(is_txn_value) => TXN.to_string(),
             other => {
                 return Err(bad(
                     at,
@@ -135,6 +147,26 @@ pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
             Some(other) => other.to_json().to_string(),
             None => String::new(),
         };
+        if process == LONE {
+            if kind == "invoke" {
+                return Err(bad(
+                    at,
+                    "expected :process <integer from 0> on an invoke, to pair it with its completion (only a completion may leave :process out: it is then a whole op on its own)".into(),
+                ));
+            }
+            lone += 1;
+            pairer.invoke(Invoke {
+                id,
+                process,
+                key: key.clone(),
+                f: f.clone(),
+                value: value.clone(),
+                position: this,
+                time,
+                at,
+                node: None,
+            })?;
+        }
         match kind {
             "invoke" => pairer.invoke(Invoke {
                 id,
@@ -175,7 +207,56 @@ pub(crate) fn read(text: &str, source_name: &str) -> Result<History> {
             }
         }
     }
-    Ok(pairer.finish(Vec::new()))
+    let mut history = pairer.finish(Vec::new());
+    if lone > 0 {
+        give_lone_ops_processes(&mut history);
+    }
+    Ok(history)
+}
+
+/// The process an op without `:process` is paired under while it is read
+/// (EDN integers are i64, so no op of the file has it).
+const LONE: u64 = u64::MAX;
+
+/// The `f` of a transaction.
+const TXN: &str = "txn";
+
+/// Whether `value` is a transaction's micro-ops: a non-empty vector (or
+/// list) of 3-element vectors, each `[:append k v]` or `[:r k v]`.
+fn is_txn_value(value: &Edn) -> bool {
+    let (Edn::Vector(mops) | Edn::List(mops)) = value else {
+        return false;
+    };
+    !mops.is_empty()
+        && mops.iter().all(|mop| match mop {
+            Edn::Vector(parts) if parts.len() == 3 => matches!(
+                &parts[0],
+                Edn::Keyword(f) | Edn::Symbol(f) | Edn::Str(f) if f == "append" || f == "r"
+            ),
+            _ => false,
+        })
+}
+
+/// Ops read without `:process` (each a whole op on its own) get fresh
+/// processes above every other, one each in order, and no place in real
+/// time: their invokes are unknown, so they are taken as invoked before
+/// everything (`call` 0) and never known to return (`ret` none).
+fn give_lone_ops_processes(history: &mut History) {
+    let highest = history
+        .ops
+        .iter()
+        .map(|op| op.process)
+        .filter(|&process| process != LONE)
+        .max();
+    let fresh = highest.map_or(0, |p| p + 1)..;
+    let lone = history.ops.iter_mut().filter(|op| op.process == LONE);
+    for (process, op) in fresh.zip(lone) {
+        op.process = process;
+        op.call = 0;
+        op.ret = None;
+        op.ret_time = None;
+    }
+    history.ops.sort_by_key(|op| op.call);
 }
 
 #[cfg(test)]

@@ -6,9 +6,13 @@
 //! - [`generate`] / [`try_generate`]: the events, in real-time order.
 //! - [`write_events`]: the events in any format the readers take (jsonl,
 //!   Knossos EDN, Porcupine's etcd and kv logs).
+//! - [`generate_txn`]: list-append transactions from a simulated
+//!   serializable store, strict-serializable unless one
+//!   [`TxnAnomalyKind`] is injected; written as jsonl.
 
 mod emit;
 mod inject;
+mod txn;
 
 use std::collections::BTreeSet;
 
@@ -19,6 +23,7 @@ use crate::format::Format;
 use crate::model::ModelKind;
 
 pub use emit::{format_fits, write_events};
+pub use txn::{generate_txn, GeneratedTxns, TxnAnomalyKind, TxnGenOptions};
 
 /// An anomaly [`generate`] can inject into a history. Each is made certain:
 /// the history is not linearizable whatever the other ops did.

@@ -1,11 +1,1118 @@
-//! A dedicated jsonl reader for transaction histories (SKELETON).
+//! A dedicated jsonl reader for transaction histories: faultline's history
+//! lines (docs/design.md, "History") with `f: "txn"`, read straight into a
+//! [`TxnHistory`]'s flat arrays without building `serde_json::Value` trees.
+//!
+//! The text is cut at newlines into chunks of about [`CHUNK_BYTES`], which
+//! are scanned in parallel (rayon) by a hand-written scanner over bytes;
+//! then the events are paired in order (invokes with completions, per
+//! process) and the micro-ops copied into place, transaction by transaction.
+//! A line the scanner does not take on its fast path (a string with an
+//! escape, a number beyond i64, a bad line) is read again with `serde_json`,
+//! which either reads it (fields in any order, any spacing, unknown fields)
+//! or names what is wrong and where. The pairing rules, errors and warnings
+//! are those of the generic reader (`crate::format`): a torn last line is a
+//! warning; any other bad line, a completion without an open invoke or a
+//! second invoke of an open process is an error naming `file:line:column`,
+//! and the first of those in line order is the one reported. Nemesis lines
+//! are skipped.
 
-use super::TxnHistory;
-use crate::error::Result;
+use std::ops::Range;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Elem, KeyId, KeyName, Mop, Status, Txn, TxnHistory};
+use crate::error::{json_error, quote, Error, Result, QUOTE_CHARS};
+use crate::event::{EventType, Process};
+
+/// About how many bytes one chunk of lines holds: small enough that two
+/// cores share a large file evenly, large enough that a chunk's setup costs
+/// nothing.
+const CHUNK_BYTES: usize = 1 << 22;
+
+/// How deep the scanner follows nested values of fields it skips; deeper
+/// lines go to `serde_json`.
+const MAX_SKIP_DEPTH: u32 = 64;
 
 /// Reads a faultline jsonl history of `txn` ops straight into a
 /// [`TxnHistory`]; `source` names the file in errors.
+///
+/// Each op's `value` is its list of micro-ops: `["append", key, element]`
+/// and `["r", key, null]` on invoke, `["r", key, [elements...]]` on `ok`
+/// (a `null` read on `ok` is the empty list). Keys are JSON integers or
+/// strings, elements integers. A committed transaction keeps its `ok`
+/// line's micro-ops, any other its invoke's (reads unknown).
+///
+/// # Errors
+/// [`Error::BadLine`] for a line that is not an event or not a transaction
+/// (naming `source:line:column`, quoting at most 120 characters),
+/// [`Error::UnmatchedCompletion`] and [`Error::OverlappingInvoke`] for
+/// events that do not pair.
 pub fn read_jsonl(text: &str, source: &str) -> Result<TxnHistory> {
-    let _ = (text, source);
-    todo!("read_jsonl")
+    let torn_possible = !text.is_empty() && !text.ends_with('\n');
+    let pieces = split(text);
+    let last = pieces.len().saturating_sub(1);
+    let chunks: Vec<Chunk> = pieces
+        .par_iter()
+        .enumerate()
+        .map(|(n, piece)| scan(piece, torn_possible && n == last))
+        .collect();
+    let mut txns: Vec<Txn> = Vec::with_capacity(chunks.iter().map(|c| c.invokes).sum());
+    // Where each transaction's micro-ops are: chunk and range.
+    let mut sources: Vec<(u32, Range<u32>)> = Vec::with_capacity(txns.capacity());
+    let mut open: FxHashMap<u64, (usize, u64)> = FxHashMap::default();
+    let mut warnings = Vec::new();
+    let mut base = 0u64;
+    for (n, chunk) in chunks.iter().enumerate() {
+        for event in &chunk.events {
+            let line = base + event.line;
+            let column = u64::from(event.column);
+            match event.kind {
+                EventType::Invoke => {
+                    if let Some(&(open_txn, open_column)) = open.get(&event.process) {
+                        return Err(Error::OverlappingInvoke {
+                            source_name: source.to_string(),
+                            line,
+                            column,
+                            open_line: txns[open_txn].line,
+                            open_column,
+                            process: event.process,
+                        });
+                    }
+                    open.insert(event.process, (txns.len(), column));
+                    sources.push((n as u32, event.mops.clone()));
+                    txns.push(Txn {
+                        id: event.index,
+                        process: event.process,
+                        status: Status::Unknown,
+                        call: line,
+                        ret: None,
+                        call_time: Some(event.time),
+                        ret_time: None,
+                        line,
+                        mops: 0..0,
+                    });
+                }
+                kind => {
+                    let Some((txn, _)) = open.remove(&event.process) else {
+                        return Err(Error::UnmatchedCompletion {
+                            source_name: source.to_string(),
+                            line,
+                            column,
+                            process: event.process,
+                            kind: kind_name(kind).to_string(),
+                        });
+                    };
+                    let txn_ref = &mut txns[txn];
+                    match kind {
+                        EventType::Ok => {
+                            txn_ref.status = Status::Committed;
+                            sources[txn] = (n as u32, event.mops.clone());
+                        }
+                        EventType::Fail => txn_ref.status = Status::Aborted,
+                        _ => continue,
+                    }
+                    txn_ref.ret = Some(line);
+                    txn_ref.ret_time = Some(event.time);
+                }
+            }
+        }
+        if let Some(bad) = &chunk.error {
+            return Err(Error::BadLine {
+                source_name: source.to_string(),
+                line: base + bad.line,
+                column: bad.column,
+                reason: bad.reason.clone(),
+            });
+        }
+        if let Some((line, reason)) = &chunk.warning {
+            warnings.push(format!(
+                "{source}:{}: ignored a torn last line ({reason}); the writer probably died mid-line",
+                base + line
+            ));
+        }
+        base += chunk.lines;
+    }
+    Ok(lay_out(txns, &sources, &chunks, warnings))
+}
+
+/// The name of a completion kind in messages.
+fn kind_name(kind: EventType) -> &'static str {
+    match kind {
+        EventType::Invoke => "invoke",
+        EventType::Ok => "ok",
+        EventType::Fail => "fail",
+        EventType::Info => "info",
+    }
+}
+
+/// Copies each transaction's micro-ops into one flat array, in transaction
+/// order, interning keys in order of first appearance there. The read
+/// elements stay where the chunks put them: their arrays are joined, chunk
+/// after chunk (in parallel), and each committed read's range is moved by
+/// its chunk's offset.
+fn lay_out(
+    mut txns: Vec<Txn>,
+    sources: &[(u32, Range<u32>)],
+    chunks: &[Chunk],
+    warnings: Vec<String>,
+) -> TxnHistory {
+    let mut offsets = Vec::with_capacity(chunks.len());
+    let mut total = 0usize;
+    for chunk in chunks {
+        offsets.push(total as u32);
+        total += chunk.elems.len();
+    }
+    let mut read_elems: Vec<Elem> = vec![0; total];
+    let mut pieces = Vec::with_capacity(chunks.len());
+    let mut rest = read_elems.as_mut_slice();
+    for chunk in chunks {
+        let (piece, after) = rest.split_at_mut(chunk.elems.len());
+        pieces.push((piece, &chunk.elems));
+        rest = after;
+    }
+    pieces
+        .into_par_iter()
+        .for_each(|(piece, elems)| piece.copy_from_slice(elems));
+    let mut history = TxnHistory {
+        mops: Vec::with_capacity(sources.iter().map(|(_, r)| r.len()).sum()),
+        read_elems,
+        warnings,
+        ..TxnHistory::default()
+    };
+    let mut global: FxHashMap<KeyName, KeyId> = FxHashMap::default();
+    let mut remap: Vec<Vec<KeyId>> = chunks
+        .iter()
+        .map(|chunk| vec![KeyId::MAX; chunk.keys.len()])
+        .collect();
+    for (txn, (chunk_index, range)) in txns.iter_mut().zip(sources) {
+        let chunk = &chunks[*chunk_index as usize];
+        let offset = offsets[*chunk_index as usize];
+        let remap = &mut remap[*chunk_index as usize];
+        let committed = txn.status == Status::Committed;
+        let start = history.mops.len() as u32;
+        for mop in &chunk.mops[range.start as usize..range.end as usize] {
+            let mut intern = |local: KeyId| {
+                let slot = &mut remap[local as usize];
+                if *slot == KeyId::MAX {
+                    let name = &chunk.keys[local as usize];
+                    *slot = match global.get(name) {
+                        Some(&id) => id,
+                        None => {
+                            let id = history.keys.len() as KeyId;
+                            history.keys.push(name.clone());
+                            global.insert(name.clone(), id);
+                            id
+                        }
+                    };
+                }
+                *slot
+            };
+            history.mops.push(match mop {
+                Mop::Append { key, elem } => Mop::Append {
+                    key: intern(*key),
+                    elem: *elem,
+                },
+                Mop::Read { key, elems } => Mop::Read {
+                    key: intern(*key),
+                    // A committed `null` read is the empty list.
+                    elems: committed.then(|| {
+                        elems
+                            .as_ref()
+                            .map_or(0..0, |r| r.start + offset..r.end + offset)
+                    }),
+                },
+            });
+        }
+        txn.mops = start..history.mops.len() as u32;
+    }
+    history.txns = txns;
+    history
+}
+
+/// `text` cut after a newline about every [`CHUNK_BYTES`].
+fn split(text: &str) -> Vec<&str> {
+    let mut pieces = Vec::with_capacity(text.len() / CHUNK_BYTES + 1);
+    let mut rest = text;
+    while rest.len() > CHUNK_BYTES {
+        match memchr::memchr(b'\n', &rest.as_bytes()[CHUNK_BYTES..]) {
+            Some(newline) => {
+                let (piece, after) = rest.split_at(CHUNK_BYTES + newline + 1);
+                pieces.push(piece);
+                rest = after;
+            }
+            None => break,
+        }
+    }
+    if !rest.is_empty() || pieces.is_empty() {
+        pieces.push(rest);
+    }
+    pieces
+}
+
+/// An event as scanned, before pairing: its line within its chunk.
+struct Scanned {
+    line: u64,
+    column: u32,
+    kind: EventType,
+    process: u64,
+    index: u64,
+    time: u64,
+    /// Its micro-ops in the chunk's arrays (keys the chunk's own).
+    mops: Range<u32>,
+}
+
+/// A bad line, its line within its chunk.
+struct BadLine {
+    line: u64,
+    column: u64,
+    reason: String,
+}
+
+/// What a chunk of lines scanned to: its events up to its first bad line,
+/// and their micro-ops, elements and keys.
+struct Chunk {
+    events: Vec<Scanned>,
+    invokes: usize,
+    mops: Vec<Mop>,
+    /// The elements of reads; a read's range is `None` for `null`.
+    elems: Vec<Elem>,
+    keys: Vec<KeyName>,
+    int_keys: FxHashMap<i64, KeyId>,
+    /// The last integer keys met, by their low bits: hot keys repeat.
+    recent: [(i64, KeyId); RECENT_KEYS],
+    str_keys: FxHashMap<String, KeyId>,
+    /// Its newlines (the lines that follow it start that many later).
+    lines: u64,
+    error: Option<BadLine>,
+    warning: Option<(u64, String)>,
+}
+
+/// Integer keys remembered per chunk in front of its map.
+const RECENT_KEYS: usize = 16;
+
+impl Chunk {
+    fn new(capacity: usize) -> Chunk {
+        Chunk {
+            events: Vec::with_capacity(capacity / 160),
+            invokes: 0,
+            mops: Vec::with_capacity(capacity / 40),
+            elems: Vec::with_capacity(capacity / 8),
+            keys: Vec::new(),
+            int_keys: FxHashMap::default(),
+            recent: [(0, KeyId::MAX); RECENT_KEYS],
+            str_keys: FxHashMap::default(),
+            lines: 0,
+            error: None,
+            warning: None,
+        }
+    }
+
+    fn intern_int(&mut self, key: i64) -> KeyId {
+        let slot = key as usize % RECENT_KEYS;
+        let (recent, id) = self.recent[slot];
+        if recent == key && id != KeyId::MAX {
+            return id;
+        }
+        let id = match self.int_keys.get(&key) {
+            Some(&id) => id,
+            None => {
+                let id = self.keys.len() as KeyId;
+                self.keys.push(KeyName::Int(key));
+                self.int_keys.insert(key, id);
+                id
+            }
+        };
+        self.recent[slot] = (key, id);
+        id
+    }
+
+    fn intern_str(&mut self, key: &str) -> KeyId {
+        if let Some(&id) = self.str_keys.get(key) {
+            return id;
+        }
+        let id = self.keys.len() as KeyId;
+        self.keys.push(KeyName::Str(key.to_string()));
+        self.str_keys.insert(key.to_string(), id);
+        id
+    }
+}
+
+/// Scans the lines of `piece` up to the first bad one. `torn_possible`:
+/// its last line is the file's and has no newline, so a line `serde_json`
+/// cannot read there is a torn write.
+fn scan(piece: &str, torn_possible: bool) -> Chunk {
+    let mut chunk = Chunk::new(piece.len());
+    let bytes = piece.as_bytes();
+    let mut start = 0;
+    let mut line = 0u64;
+    while start < bytes.len() {
+        line += 1;
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |n| start + n);
+        let is_last = end == bytes.len();
+        let raw = &piece[start..end];
+        start = end + 1;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let indent = raw.len() - raw.trim_start().len();
+        let column = raw[..indent].chars().count() as u64 + 1;
+        let (mops_before, elems_before) = (chunk.mops.len(), chunk.elems.len());
+        let fast = Scanner {
+            bytes: trimmed.as_bytes(),
+            at: 0,
+        }
+        .line(&mut chunk);
+        let outcome = match fast {
+            Some(outcome) => Ok(outcome),
+            None => {
+                chunk.mops.truncate(mops_before);
+                chunk.elems.truncate(elems_before);
+                slow_line(trimmed, &mut chunk, torn_possible && is_last)
+            }
+        };
+        match outcome {
+            Ok(Some((kind, process, index, time))) => {
+                if kind == EventType::Invoke {
+                    chunk.invokes += 1;
+                }
+                chunk.events.push(Scanned {
+                    line,
+                    column: column as u32,
+                    kind,
+                    process,
+                    index,
+                    time,
+                    mops: mops_before as u32..chunk.mops.len() as u32,
+                });
+            }
+            Ok(None) => {
+                chunk.mops.truncate(mops_before);
+                chunk.elems.truncate(elems_before);
+            }
+            Err(Bad::Torn(reason)) => chunk.warning = Some((line, reason)),
+            Err(Bad::Line { offset, reason }) => {
+                chunk.error = Some(BadLine {
+                    line,
+                    column: column - 1 + crate::error::column_of(trimmed, offset),
+                    reason,
+                });
+                return chunk;
+            }
+        }
+    }
+    chunk.lines = memchr::memchr_iter(b'\n', bytes).count() as u64;
+    chunk
+}
+
+/// A line's event: kind, process, index, time (`None` for a nemesis line).
+type LineEvent = Option<(EventType, u64, u64, u64)>;
+
+/// Why a line was not read.
+enum Bad {
+    /// A torn last line: the reason, for the warning.
+    Torn(String),
+    /// A bad line: where in it (a byte offset) and why.
+    Line { offset: usize, reason: String },
+}
+
+/// A line as `serde_json` reads it (the same fields as [`crate::Event`]).
+#[derive(Deserialize)]
+struct SlowLine {
+    index: u64,
+    #[serde(default)]
+    time: u64,
+    process: Process,
+    #[serde(rename = "type")]
+    kind: EventType,
+    f: String,
+    #[serde(default)]
+    value: Value,
+}
+
+/// Reads a line the scanner left: with `serde_json`, then its value as
+/// micro-ops into `chunk`.
+fn slow_line(line: &str, chunk: &mut Chunk, torn_possible: bool) -> Result<LineEvent, Bad> {
+    let event: SlowLine = match serde_json::from_str(line) {
+        Ok(event) => event,
+        Err(err) if torn_possible => return Err(Bad::Torn(json_error(line, &err).1)),
+        Err(err) => {
+            let (column, message, found) = json_error(line, &err);
+            let offset = line
+                .char_indices()
+                .nth(column as usize - 1)
+                .map_or(line.len(), |(offset, _)| offset);
+            return Err(Bad::Line {
+                offset,
+                reason: format!(
+                    "expected a history event, a JSON object with index, process, type, f ({message}); found {found}"
+                ),
+            });
+        }
+    };
+    let Process::Client(process) = event.process else {
+        return Ok(None);
+    };
+    if event.f != "txn" {
+        return Err(Bad::Line {
+            offset: 0,
+            reason: format!(
+                "expected a transaction (f \"txn\") from process {process}, found f {}",
+                quote(&event.f, 60)
+            ),
+        });
+    }
+    let bad_value = |reason: String| Bad::Line { offset: 0, reason };
+    match (&event.value, event.kind) {
+        (Value::Array(mops), _) => {
+            for (n, mop) in mops.iter().enumerate() {
+                let mop = slow_mop(mop, chunk, event.kind).ok_or_else(|| {
+                    bad_value(format!(
+                        "micro-op {} of the transaction: expected [\"append\", key, element] or [\"r\", key, null or [elements...]] (keys integers or strings, elements integers), found {}",
+                        n + 1,
+                        quote(&mop.to_string(), QUOTE_CHARS)
+                    ))
+                })?;
+                chunk.mops.push(mop);
+            }
+        }
+        // A failed or crashed transaction's completion need not repeat it.
+        (Value::Null, EventType::Fail | EventType::Info) => {}
+        (other, kind) => {
+            return Err(bad_value(format!(
+                "expected the value of a transaction's {} to be its list of micro-ops, found {}",
+                kind_name(kind),
+                quote(&other.to_string(), QUOTE_CHARS)
+            )))
+        }
+    }
+    Ok(Some((event.kind, process, event.index, event.time)))
+}
+
+/// One micro-op from JSON, or `None` when it has no such shape.
+fn slow_mop(mop: &Value, chunk: &mut Chunk, kind: EventType) -> Option<Mop> {
+    let [f, key, arg] = mop.as_array()?.as_slice() else {
+        return None;
+    };
+    let key = match key {
+        Value::String(s) => chunk.intern_str(s),
+        other => chunk.intern_int(other.as_i64()?),
+    };
+    match (f.as_str()?, arg) {
+        ("append", elem) => Some(Mop::Append {
+            key,
+            elem: elem.as_i64()?,
+        }),
+        ("r", Value::Null) => Some(Mop::Read { key, elems: None }),
+        // An invoke's reads are unknown whatever it says.
+        ("r", _) if kind == EventType::Invoke => Some(Mop::Read { key, elems: None }),
+        ("r", Value::Array(elems)) => {
+            let from = chunk.elems.len() as u32;
+            for elem in elems {
+                chunk.elems.push(elem.as_i64()?);
+            }
+            Some(Mop::Read {
+                key,
+                elems: Some(from..chunk.elems.len() as u32),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The fast path: a cursor over one trimmed line. Every method returns
+/// `None` when the line needs the slow path (anything unusual or wrong).
+struct Scanner<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+/// Bits of the fields a line has given.
+const INDEX: u8 = 1;
+const TIME: u8 = 2;
+const PROCESS: u8 = 4;
+const TYPE: u8 = 8;
+const F: u8 = 16;
+const VALUE: u8 = 32;
+
+impl<'a> Scanner<'a> {
+    /// Scans an event line into `chunk` (its micro-ops), or `None`.
+    fn line(mut self, chunk: &mut Chunk) -> Option<LineEvent> {
+        let mut seen = 0u8;
+        let (mut index, mut time, mut process, mut kind) = (0, 0, None, EventType::Invoke);
+        let (mut txn, mut mops_given) = (false, false);
+        self.expect(b'{')?;
+        self.space();
+        if self.peek()? != b'}' {
+            loop {
+                self.space();
+                let name = self.simple_string()?;
+                self.space();
+                self.expect(b':')?;
+                self.space();
+                let bit = match name {
+                    b"index" => {
+                        index = self.u64()?;
+                        INDEX
+                    }
+                    b"time" => {
+                        time = self.u64()?;
+                        TIME
+                    }
+                    b"process" => {
+                        process = if self.peek()? == b'"' {
+                            (self.simple_string()? == b"nemesis").then_some(None)?
+                        } else {
+                            Some(self.u64()?)
+                        };
+                        PROCESS
+                    }
+                    b"type" => {
+                        kind = match self.simple_string()? {
+                            b"invoke" => EventType::Invoke,
+                            b"ok" => EventType::Ok,
+                            b"fail" => EventType::Fail,
+                            b"info" => EventType::Info,
+                            _ => return None,
+                        };
+                        TYPE
+                    }
+                    b"f" => {
+                        txn = self.simple_string()? == b"txn";
+                        F
+                    }
+                    b"value" => {
+                        if self.peek()? == b'[' {
+                            mops_given = true;
+                            self.mops(chunk)?;
+                        } else {
+                            self.skip_value(0)?;
+                        }
+                        VALUE
+                    }
+                    _ => {
+                        self.skip_value(0)?;
+                        0
+                    }
+                };
+                if seen & bit != 0 {
+                    return None;
+                }
+                seen |= bit;
+                self.space();
+                match self.next()? {
+                    b',' => continue,
+                    b'}' => break,
+                    _ => return None,
+                }
+            }
+        } else {
+            self.at += 1;
+        }
+        self.space();
+        if self.at != self.bytes.len()
+            || seen & (INDEX | PROCESS | TYPE | F) != INDEX | PROCESS | TYPE | F
+        {
+            return None;
+        }
+        let Some(process) = process else {
+            return Some(None);
+        };
+        // Only a failed or crashed transaction may leave its micro-ops out.
+        if !txn || (!mops_given && matches!(kind, EventType::Invoke | EventType::Ok)) {
+            return None;
+        }
+        Some(Some((kind, process, index, time)))
+    }
+
+    /// A transaction's micro-ops, into `chunk`.
+    fn mops(&mut self, chunk: &mut Chunk) -> Option<()> {
+        self.expect(b'[')?;
+        self.space();
+        if self.peek()? == b']' {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            self.space();
+            self.expect(b'[')?;
+            self.space();
+            let append = match self.simple_string()? {
+                b"append" => true,
+                b"r" => false,
+                _ => return None,
+            };
+            self.space();
+            self.expect(b',')?;
+            self.space();
+            let key = match self.peek()? {
+                b'"' => {
+                    let name = std::str::from_utf8(self.simple_string()?).ok()?;
+                    chunk.intern_str(name)
+                }
+                _ => chunk.intern_int(self.i64()?),
+            };
+            self.space();
+            self.expect(b',')?;
+            self.space();
+            let mop = if append {
+                Mop::Append {
+                    key,
+                    elem: self.i64()?,
+                }
+            } else if self.peek()? == b'n' {
+                self.literal(b"null")?;
+                Mop::Read { key, elems: None }
+            } else {
+                let from = chunk.elems.len() as u32;
+                self.expect(b'[')?;
+                self.space();
+                if self.peek()? == b']' {
+                    self.at += 1;
+                } else {
+                    loop {
+                        self.space();
+                        chunk.elems.push(self.i64()?);
+                        self.space();
+                        match self.next()? {
+                            b',' => continue,
+                            b']' => break,
+                            _ => return None,
+                        }
+                    }
+                }
+                Mop::Read {
+                    key,
+                    elems: Some(from..chunk.elems.len() as u32),
+                }
+            };
+            chunk.mops.push(mop);
+            self.space();
+            self.expect(b']')?;
+            self.space();
+            match self.next()? {
+                b',' => continue,
+                b']' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let byte = self.peek()?;
+        self.at += 1;
+        Some(byte)
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        (self.next()? == byte).then_some(())
+    }
+
+    fn space(&mut self) {
+        while let Some(b' ' | b'\t' | b'\r' | b'\n') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.at + word.len();
+        (self.bytes.get(self.at..end)? == word).then(|| self.at = end)
+    }
+
+    /// A string without escapes or control characters: its bytes.
+    fn simple_string(&mut self) -> Option<&'a [u8]> {
+        self.expect(b'"')?;
+        let start = self.at;
+        loop {
+            match self.next()? {
+                b'"' => {
+                    let bytes: &'a [u8] = self.bytes;
+                    return Some(&bytes[start..self.at - 1]);
+                }
+                b'\\' | 0..=0x1f => return None,
+                _ => {}
+            }
+        }
+    }
+
+    /// A non-negative integer that fits in u64 (no sign, fraction or exponent).
+    fn u64(&mut self) -> Option<u64> {
+        let start = self.at;
+        let mut value: u64 = 0;
+        while let Some(digit @ b'0'..=b'9') = self.peek() {
+            value = value
+                .checked_mul(10)?
+                .checked_add(u64::from(digit - b'0'))?;
+            self.at += 1;
+        }
+        let digits = self.at - start;
+        if digits == 0 || (digits > 1 && self.bytes[start] == b'0') {
+            return None;
+        }
+        match self.peek() {
+            Some(b'.' | b'e' | b'E') => None,
+            _ => Some(value),
+        }
+    }
+
+    /// An integer that fits in i64.
+    fn i64(&mut self) -> Option<i64> {
+        let negative = self.peek()? == b'-';
+        if negative {
+            self.at += 1;
+        }
+        let magnitude = self.u64()?;
+        if negative {
+            0i64.checked_sub_unsigned(magnitude)
+        } else {
+            i64::try_from(magnitude).ok()
+        }
+    }
+
+    /// Skips one JSON value, checking its syntax.
+    fn skip_value(&mut self, depth: u32) -> Option<()> {
+        if depth > MAX_SKIP_DEPTH {
+            return None;
+        }
+        match self.peek()? {
+            b'"' => self.skip_string(),
+            b'{' | b'[' => {
+                let close = if self.next()? == b'{' { b'}' } else { b']' };
+                self.space();
+                if self.peek()? == close {
+                    self.at += 1;
+                    return Some(());
+                }
+                loop {
+                    self.space();
+                    if close == b'}' {
+                        self.skip_string()?;
+                        self.space();
+                        self.expect(b':')?;
+                        self.space();
+                    }
+                    self.skip_value(depth + 1)?;
+                    self.space();
+                    match self.next()? {
+                        b',' => continue,
+                        byte if byte == close => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => {
+                let start = self.at;
+                while let Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') = self.peek() {
+                    self.at += 1;
+                }
+                // Leave the exact grammar of numbers to serde_json.
+                std::str::from_utf8(&self.bytes[start..self.at])
+                    .ok()?
+                    .parse::<f64>()
+                    .ok()
+                    .map(|_| ())
+            }
+            _ => None,
+        }
+    }
+
+    /// Skips a string, escapes included (checked by `serde_json` if odd).
+    fn skip_string(&mut self) -> Option<()> {
+        self.expect(b'"')?;
+        loop {
+            match self.next()? {
+                b'"' => return Some(()),
+                b'\\' => match self.next()? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' | b'u' => {}
+                    _ => return None,
+                },
+                0..=0x1f => return None,
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HISTORY: &str = r#"{"index":0,"time":10,"process":0,"type":"invoke","f":"txn","value":[["append",3,1],["r",3,null]]}
+{"index":1,"time":11,"process":"nemesis","type":"info","f":"partition","value":{"groups":[["n1"],["n2","n3"]]}}
+{"index":2,"time":12,"process":1,"type":"invoke","f":"txn","value":[["r","x",null]]}
+{"index":3,"time":20,"process":0,"type":"ok","f":"txn","value":[["append",3,1],["r",3,[1]]]}
+{"index":4,"time":21,"process":1,"type":"info","f":"txn","value":[["r","x",null]],"error":"timeout"}
+{"index":5,"time":30,"process":2,"type":"invoke","f":"txn","value":[["append","x",-7]]}
+{"index":6,"time":31,"process":2,"type":"fail","f":"txn","value":[["append","x",-7]]}
+{"index":7,"time":40,"process":3,"type":"invoke","f":"txn","value":[["r",3,null],["append",4,2]]}
+"#;
+
+    /// What [`HISTORY`] holds, built by hand.
+    fn expected() -> TxnHistory {
+        let txn = |id, process, status, call, ret: Option<u64>, mops: Range<u32>| Txn {
+            id,
+            process,
+            status,
+            call,
+            ret,
+            call_time: Some([10, 0, 12, 0, 0, 30, 0, 40][id as usize]),
+            ret_time: ret.map(|line| [0, 0, 0, 20, 0, 0, 31, 0][line as usize - 1]),
+            line: call,
+            mops,
+        };
+        TxnHistory {
+            txns: vec![
+                txn(0, 0, Status::Committed, 1, Some(4), 0..2),
+                txn(2, 1, Status::Unknown, 3, None, 2..3),
+                txn(5, 2, Status::Aborted, 6, Some(7), 3..4),
+                txn(7, 3, Status::Unknown, 8, None, 4..6),
+            ],
+            mops: vec![
+                Mop::Append { key: 0, elem: 1 },
+                Mop::Read {
+                    key: 0,
+                    elems: Some(0..1),
+                },
+                Mop::Read {
+                    key: 1,
+                    elems: None,
+                },
+                Mop::Append { key: 1, elem: -7 },
+                Mop::Read {
+                    key: 0,
+                    elems: None,
+                },
+                Mop::Append { key: 2, elem: 2 },
+            ],
+            read_elems: vec![1],
+            keys: vec![KeyName::Int(3), KeyName::Str("x".into()), KeyName::Int(4)],
+            warnings: vec![],
+        }
+    }
+
+    /// Two histories hold the same transactions, micro-ops, reads and keys
+    /// (reads compared by their elements: where a reader keeps them in
+    /// `read_elems` is its own business).
+    fn assert_same(got: &TxnHistory, want: &TxnHistory) {
+        assert_eq!(got.txns.len(), want.txns.len());
+        for (g, w) in got.txns.iter().zip(&want.txns) {
+            assert_eq!(
+                Txn {
+                    mops: 0..0,
+                    ..g.clone()
+                },
+                Txn {
+                    mops: 0..0,
+                    ..w.clone()
+                }
+            );
+            let resolve = |h: &TxnHistory, txn: &Txn| -> Vec<(bool, KeyId, Option<Vec<Elem>>)> {
+                h.mops_of(txn)
+                    .iter()
+                    .map(|mop| match mop {
+                        Mop::Append { key, elem } => (true, *key, Some(vec![*elem])),
+                        Mop::Read { key, elems } => {
+                            (false, *key, elems.as_ref().map(|r| h.elems(r).to_vec()))
+                        }
+                    })
+                    .collect()
+            };
+            assert_eq!(resolve(got, g), resolve(want, w), "T{}", g.id);
+        }
+        assert_eq!(got.keys, want.keys);
+        assert_eq!(got.warnings, want.warnings);
+    }
+
+    #[test]
+    fn reads_a_small_history_into_the_flat_arrays() {
+        assert_same(&read_jsonl(HISTORY, "h.jsonl").unwrap(), &expected());
+    }
+
+    #[test]
+    fn fields_in_any_order_with_spaces_escapes_and_unknown_fields_read_the_same() {
+        let shuffled = HISTORY
+            .replace(
+                r#"{"index":0,"time":10,"process":0,"type":"invoke","f":"txn","value":[["append",3,1],["r",3,null]]}"#,
+                r#"  { "value" : [ [ "append" , 3 , 1 ] , ["r", 3, null] ], "f": "txn", "node": "n1", "type": "invoke", "process": 0, "time": 10, "index": 0 }"#,
+            )
+            .replace(
+                r#"{"index":3,"time":20,"process":0,"type":"ok","f":"txn","value":[["append",3,1],["r",3,[1]]]}"#,
+                r#"{"value":[["append",3,1],["r",3,[ 1 ]]],"extra":{"a":[1,2,{"b":null}],"c":"q\"\u00e9"},"index":3,"time":20,"process":0,"type":"ok","f":"txn"}"#,
+            )
+            .replace(r#"["r","x",null]]}"#, r#"["r","\u0078",null]]}"#)
+            .replace('\n', "\r\n");
+        assert_same(&read_jsonl(&shuffled, "h.jsonl").unwrap(), &expected());
+    }
+
+    #[test]
+    fn a_torn_last_line_is_a_warning() {
+        let text = format!("{HISTORY}{{\"index\":8,\"ti");
+        let history = read_jsonl(&text, "h.jsonl").unwrap();
+        assert_eq!(history.txns.len(), 4);
+        assert_eq!(history.warnings.len(), 1);
+        assert!(
+            history.warnings[0].starts_with("h.jsonl:9: ignored a torn last line"),
+            "{:?}",
+            history.warnings
+        );
+    }
+
+    #[test]
+    fn a_malformed_line_names_its_line_and_column() {
+        let text = HISTORY.replace(r#""type":"ok""#, r#""type":"okay""#);
+        let err = read_jsonl(&text, "h.jsonl").unwrap_err().to_string();
+        assert!(err.starts_with("h.jsonl:4:"), "{err}");
+        let text = HISTORY.replace(
+            r#"["append",3,1],["r",3,[1]]"#,
+            r#"["append",3,1],["r",3,[1,]]"#,
+        );
+        let err = read_jsonl(&text, "h.jsonl").unwrap_err().to_string();
+        assert!(err.starts_with("h.jsonl:4:"), "{err}");
+        assert!(err.contains("expected a history event"), "{err}");
+    }
+
+    #[test]
+    fn a_micro_op_of_no_known_shape_is_named() {
+        for (bad, what) in [
+            (r#"["w",3,1]"#, "micro-op 1"),
+            (r#"["append",3,1.5]"#, "micro-op 1"),
+            (r#"["append",[3],1]"#, "micro-op 1"),
+            (r#"["r",3,["a"]]"#, "micro-op 1"),
+            (r#"["append",3,99999999999999999999]"#, "micro-op 1"),
+        ] {
+            let text = HISTORY.replace(
+                r#""type":"ok","f":"txn","value":[["append",3,1],"#,
+                &format!(r#""type":"ok","f":"txn","value":[{bad},"#),
+            );
+            let err = read_jsonl(&text, "h.jsonl").unwrap_err().to_string();
+            assert!(err.starts_with("h.jsonl:4:1: "), "{bad}: {err}");
+            assert!(err.contains(what), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_op_that_is_not_a_transaction_is_an_error() {
+        let text = HISTORY.replace(
+            r#""f":"txn","value":[["r","x",null]]}"#,
+            r#""f":"read","value":null}"#,
+        );
+        let err = read_jsonl(&text, "h.jsonl").unwrap_err().to_string();
+        assert!(
+            err.starts_with("h.jsonl:3:1: expected a transaction"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_ok_without_micro_ops_is_an_error_but_a_fail_may_omit_them() {
+        let text = HISTORY.replace(
+            r#""type":"ok","f":"txn","value":[["append",3,1],["r",3,[1]]]"#,
+            r#""type":"ok","f":"txn""#,
+        );
+        let err = read_jsonl(&text, "h.jsonl").unwrap_err().to_string();
+        assert!(err.starts_with("h.jsonl:4:"), "{err}");
+        let text = HISTORY.replace(
+            r#""type":"fail","f":"txn","value":[["append","x",-7]]"#,
+            r#""type":"fail","f":"txn""#,
+        );
+        assert_same(&read_jsonl(&text, "h.jsonl").unwrap(), &expected());
+    }
+
+    #[test]
+    fn pairing_errors_name_the_line() {
+        let text = r#"{"index":0,"process":4,"type":"ok","f":"txn","value":[]}"#;
+        let err = read_jsonl(text, "h.jsonl").unwrap_err().to_string();
+        assert!(
+            err.contains("process 4") && err.starts_with("h.jsonl:1:1:"),
+            "{err}"
+        );
+        let text = HISTORY.replace(r#""process":3,"#, r#""process":2,"#).replace(
+            r#"{"index":6,"time":31,"process":2,"type":"fail","f":"txn","value":[["append","x",-7]]}"#,
+            "",
+        );
+        let err = read_jsonl(&text, "h.jsonl").unwrap_err().to_string();
+        assert!(
+            err.starts_with("h.jsonl:8:1:") && err.contains("line 6"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_huge_bad_line_is_quoted_short() {
+        let huge = format!(
+            r#"{{"index":0,"process":0,"type":"invoke","f":"txn","value":[["w",3,"{}"]]}}"#,
+            "y".repeat(100_000)
+        );
+        let err = read_jsonl(&huge, "h.jsonl").unwrap_err().to_string();
+        assert!(err.chars().count() < 400, "{}", err.len());
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut rng = crate::synth::Rng::new(11);
+        let bytes = HISTORY.as_bytes();
+        for _ in 0..2_000 {
+            let mut text = bytes.to_vec();
+            for _ in 0..1 + rng.below(4) {
+                if text.is_empty() {
+                    break;
+                }
+                let at = rng.below(text.len() as u64) as usize;
+                match rng.below(3) {
+                    0 => text[at] = b"{}[],:\"0-9an \n\\"[rng.below(15) as usize],
+                    1 => {
+                        text.remove(at);
+                    }
+                    _ => text.truncate(at),
+                }
+            }
+            if let Ok(text) = std::str::from_utf8(&text) {
+                let _ = read_jsonl(text, "h.jsonl");
+            }
+        }
+    }
+
+    /// A history of many chunks from the generator.
+    fn generated(txns: usize, seed: u64) -> (crate::synth::GeneratedTxns, String) {
+        let generated = crate::synth::generate_txn(&crate::synth::TxnGenOptions {
+            txns,
+            clients: 10,
+            mops: 3.5,
+            crash_rate: 0.05,
+            fail_rate: 0.02,
+            seed,
+            ..Default::default()
+        })
+        .unwrap();
+        let mut out = Vec::new();
+        generated.write_jsonl(&mut out).unwrap();
+        (generated, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn a_generated_history_reads_back_as_generated() {
+        let (generated, text) = generated(60_000, 4);
+        assert!(text.len() > 3 * CHUNK_BYTES, "{} bytes", text.len());
+        assert_same(&read_jsonl(&text, "g.jsonl").unwrap(), &generated.history);
+    }
+
+    #[test]
+    fn a_bad_line_in_a_later_chunk_is_named_by_its_line() {
+        let (_, text) = generated(60_000, 5);
+        let needle = r#"{"index":100000,"#;
+        let line = text.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
+        let bad = text.replacen(needle, r#"{"index":"many","#, 1);
+        let err = read_jsonl(&bad, "g.jsonl").unwrap_err().to_string();
+        assert!(err.starts_with(&format!("g.jsonl:{line}:")), "{err}");
+    }
 }
