@@ -57,3 +57,33 @@ async fn without_volatile_state_a_single_node_keeps_acknowledged_writes() {
     cluster.restart(1).await;
     assert_eq!(cluster.read(&[1], "x").await, json!(1));
 }
+
+#[tokio::test]
+async fn bug_txn_local_reads_keeps_the_txn_answer_shape_for_a_lone_client() {
+    // With one client and nothing in flight, the state at arrival is the
+    // state at commit, so the answer is the correct one; the step that
+    // differs (reads taken at arrival) is unit-tested in src/node.rs.
+    let cluster = Cluster::start(1, &["--bug", "txn-local-reads"]).await;
+    cluster.write(&[1], "warm-up", json!(0)).await;
+    let (code, answer) = cluster
+        .post(
+            1,
+            "/txn",
+            json!({"ops": [["append", "x", 1], ["r", "x", null], ["r", "y", null]]}),
+        )
+        .await
+        .expect("node answers");
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(
+        answer["ops"],
+        json!([["append", "x", 1], ["r", "x", [1]], ["r", "y", []]])
+    );
+    assert!(answer["index"].is_u64(), "{answer}");
+    let status = cluster.status(1).await.expect("node answers");
+    assert_eq!(status["bugs"], json!(["txn-local-reads"]));
+    let (code, read) = cluster
+        .post(1, "/list/read", json!({"key": "x"}))
+        .await
+        .expect("node answers");
+    assert_eq!((code, &read["value"]), (200, &json!([1])));
+}
