@@ -188,6 +188,7 @@ impl Driver {
             }
             Request::Txn(ops) => {
                 if self.raft.bugs().txn_local_reads {
+                    // Bug txn-local-reads: the reads are served outside the log.
                     self.txn_with_local_reads(ops, reply);
                 } else {
                     // Reads are taken when the entry applies, at its place
