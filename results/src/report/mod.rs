@@ -6,12 +6,14 @@
 //! - `data`: the JSON the timeline script draws from.
 //! - `violation`: the Porcupine-style view of a key with no valid order.
 //! - `anomalies`: list-append / set / raftlog anomalies, ops side by side.
+//! - `cycles`: the transaction check's anomalies, each cycle drawn as SVG.
 //! - `plots`: latency, throughput and commit index as inline SVG.
 //! - `logs`: node log excerpts around faults and the failure.
 //! - `html`: escaping of untrusted text, JSON for a script block, nonces.
 //! - `page`: the page itself; `timeline.js` and `report.css` are inlined.
 
 mod anomalies;
+mod cycles;
 mod data;
 mod faults;
 mod history;
@@ -65,7 +67,9 @@ fn failures_of(checks: &[CheckResult]) -> (Vec<Failure>, Vec<(usize, usize)>) {
     let mut ranges = Vec::new();
     for check in checks {
         let details = &check.details;
-        let found = if details.get("anomalies").is_some_and(Value::is_array) {
+        let found = if cycles::is_txn(&check.name, details) {
+            cycles::failures(&check.name, details)
+        } else if details.get("anomalies").is_some_and(Value::is_array) {
             anomalies::failures(&check.name, details)
         } else if details.get("keys").is_some_and(Value::is_array) {
             violation::failures(&check.name, details)
