@@ -22,7 +22,8 @@ pub enum Bug {
     /// acknowledged before they reach stable storage.
     LazyFsync,
     /// The leader answers a transaction's reads from its local applied state
-    /// when the request arrives and puts only the appends through the log.
+    /// when the request arrives and puts only the appends through the log:
+    /// read skew (G-single) and write skew (G2-item) under concurrency.
     TxnLocalReads,
 }
 
