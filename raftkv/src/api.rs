@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::kv::{Command, ReadKind};
+use crate::kv::{Command, MicroOp, ReadKind, TXN_MAX_OPS};
 use crate::node::{Event, Request};
 use crate::reply::{Answer, ApiError, REQUEST_TIMEOUT};
 use crate::types::LogIndex;
@@ -56,6 +56,12 @@ struct DeltaBody {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct TxnBody {
+    ops: Vec<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LogQuery {
     from: Option<LogIndex>,
     limit: Option<usize>,
@@ -73,6 +79,7 @@ pub fn router(inbox: SyncSender<Event>) -> Router {
         .route("/counter/read", post(counter_read))
         .route("/set/add", post(set_add))
         .route("/set/read", post(set_read))
+        .route("/txn", post(txn))
         .route("/status", get(status))
         .route("/log", get(log))
         .fallback(|| async { ApiError::not_found() })
@@ -156,6 +163,48 @@ async fn set_add(State(inbox): State<SyncSender<Event>>, request: Body) -> ApiRe
     propose(&inbox, Command::SetAdd { key, value }).await
 }
 
+async fn txn(State(inbox): State<SyncSender<Event>>, request: Body) -> ApiResult {
+    let TxnBody { ops } = body(&request)?;
+    call(&inbox, Request::Txn(micro_ops(&ops)?)).await
+}
+
+/// Decodes the micro-ops of a `/txn` body: 1 to [`TXN_MAX_OPS`] arrays
+/// `["append", K, E]` or `["r", K, null]`, K a string.
+fn micro_ops(ops: &[Value]) -> Result<Vec<MicroOp>, ApiError> {
+    if ops.is_empty() || ops.len() > TXN_MAX_OPS {
+        return Err(ApiError::bad_request(format!(
+            "a transaction has 1 to {TXN_MAX_OPS} micro-ops, got {}",
+            ops.len()
+        )));
+    }
+    ops.iter()
+        .enumerate()
+        .map(|(i, op)| {
+            micro_op(op).map_err(|why| ApiError::bad_request(format!("ops[{i}] {op}: {why}")))
+        })
+        .collect()
+}
+
+fn micro_op(op: &Value) -> Result<MicroOp, &'static str> {
+    let Some([f, key, third]) = op.as_array().map(Vec::as_slice) else {
+        return Err("expected a 3-element array [f, key, value]");
+    };
+    let Some(key) = key.as_str() else {
+        return Err("the key must be a JSON string");
+    };
+    match (f.as_str(), third) {
+        (Some("append"), element) => Ok(MicroOp::Append {
+            key: key.to_string(),
+            value: element.clone(),
+        }),
+        (Some("r"), Value::Null) => Ok(MicroOp::Read {
+            key: key.to_string(),
+        }),
+        (Some("r"), _) => Err("a read's third element must be null"),
+        _ => Err("f must be \"append\" or \"r\""),
+    }
+}
+
 async fn status(State(inbox): State<SyncSender<Event>>) -> ApiResult {
     call(&inbox, Request::Status).await
 }
@@ -179,4 +228,55 @@ async fn log(
         },
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn refusal(ops: Value) -> String {
+        let ops = ops.as_array().expect("test bodies are arrays").clone();
+        let error = micro_ops(&ops).expect_err("the body is malformed");
+        assert_eq!((error.code(), error.definite()), ("bad-request", true));
+        format!("{error:?}")
+    }
+
+    #[test]
+    fn txn_micro_ops_decode_appends_and_reads_in_order() {
+        let ops = micro_ops(&[json!(["append", "x", {"a": 1}]), json!(["r", "x", null])])
+            .expect("well-formed");
+        assert_eq!(
+            ops,
+            vec![
+                MicroOp::Append {
+                    key: "x".into(),
+                    value: json!({"a": 1})
+                },
+                MicroOp::Read { key: "x".into() }
+            ]
+        );
+    }
+
+    #[test]
+    fn txn_with_no_or_too_many_micro_ops_is_a_bad_request() {
+        assert!(refusal(json!([])).contains("1 to 64"));
+        let many: Vec<Value> = (0..65).map(|i| json!(["append", "x", i])).collect();
+        assert!(refusal(Value::Array(many)).contains("got 65"));
+    }
+
+    #[test]
+    fn malformed_micro_ops_are_bad_requests_naming_the_op() {
+        for (ops, why) in [
+            (json!([["r", "x", []]]), "must be null"),
+            (json!([["r", 3, null]]), "JSON string"),
+            (json!([["write", "x", 1]]), "append"),
+            (json!([["append", "x"]]), "3-element"),
+            (json!([["append", "x", 1], "r"]), "ops[1]"),
+        ] {
+            let message = refusal(ops);
+            assert!(message.contains(why), "{why}: {message}");
+        }
+    }
 }

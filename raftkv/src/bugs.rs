@@ -21,11 +21,15 @@ pub enum Bug {
     /// The log is written at once but fsynced only every second: writes are
     /// acknowledged before they reach stable storage.
     LazyFsync,
+    /// The leader answers a transaction's reads from its local applied state
+    /// when the request arrives and puts only the appends through the log:
+    /// read skew (G-single) and write skew (G2-item) under concurrency.
+    TxnLocalReads,
 }
 
 impl Bug {
     /// Every switch, in the order the documentation lists them.
-    pub const ALL: [Bug; 7] = [
+    pub const ALL: [Bug; 8] = [
         Bug::StaleRead,
         Bug::EarlyAck,
         Bug::VoteWithoutLogCheck,
@@ -33,6 +37,7 @@ impl Bug {
         Bug::VolatileState,
         Bug::LeaseRead,
         Bug::LazyFsync,
+        Bug::TxnLocalReads,
     ];
 
     /// The command-line name of the switch.
@@ -45,6 +50,7 @@ impl Bug {
             Bug::VolatileState => "volatile-state",
             Bug::LeaseRead => "lease-read",
             Bug::LazyFsync => "lazy-fsync",
+            Bug::TxnLocalReads => "txn-local-reads",
         }
     }
 }
@@ -86,6 +92,8 @@ pub struct Bugs {
     pub lease_read: bool,
     /// See [`Bug::LazyFsync`].
     pub lazy_fsync: bool,
+    /// See [`Bug::TxnLocalReads`].
+    pub txn_local_reads: bool,
 }
 
 impl Bugs {
@@ -116,6 +124,7 @@ impl Bugs {
             Bug::VolatileState => self.volatile_state,
             Bug::LeaseRead => self.lease_read,
             Bug::LazyFsync => self.lazy_fsync,
+            Bug::TxnLocalReads => self.txn_local_reads,
         }
     }
 
@@ -128,6 +137,7 @@ impl Bugs {
             Bug::VolatileState => &mut self.volatile_state,
             Bug::LeaseRead => &mut self.lease_read,
             Bug::LazyFsync => &mut self.lazy_fsync,
+            Bug::TxnLocalReads => &mut self.txn_local_reads,
         }
     }
 }

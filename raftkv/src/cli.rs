@@ -60,7 +60,7 @@ pub struct Args {
     pub log_level: String,
     /// Break one Raft rule on purpose (repeatable): stale-read, early-ack,
     /// vote-without-log-check, commit-previous-term, volatile-state, lease-read,
-    /// lazy-fsync.
+    /// lazy-fsync, txn-local-reads.
     #[arg(long = "bug", value_name = "NAME")]
     pub bugs: Vec<Bug>,
 }

@@ -48,6 +48,59 @@ pub enum Command {
         /// The element.
         value: Value,
     },
+    /// A transaction over list keys: its micro-ops, applied atomically in order.
+    Txn {
+        /// The micro-ops, 1 to [`TXN_MAX_OPS`] of them (none only for the
+        /// `txn-local-reads` bug's read-only transactions).
+        ops: Vec<MicroOp>,
+    },
+}
+
+/// Most micro-ops one `/txn` request may carry.
+pub const TXN_MAX_OPS: usize = 64;
+
+/// One micro-op of a transaction (Elle's list-append: `append` and `r`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "f", rename_all = "kebab-case")]
+pub enum MicroOp {
+    /// Append `value` to the list at `key`.
+    Append {
+        /// The key.
+        key: String,
+        /// The element.
+        value: Value,
+    },
+    /// Read the list at `key`.
+    #[serde(rename = "r")]
+    Read {
+        /// The key.
+        key: String,
+    },
+}
+
+impl MicroOp {
+    /// The key the micro-op touches.
+    pub fn key(&self) -> &str {
+        match self {
+            MicroOp::Append { key, .. } | MicroOp::Read { key } => key,
+        }
+    }
+
+    /// Whether the micro-op is a read.
+    pub fn is_read(&self) -> bool {
+        matches!(self, MicroOp::Read { .. })
+    }
+
+    /// The micro-op as the client protocol writes it, `["append", K, E]`
+    /// or `["r", K, read]` (`read` is `null` on a request).
+    pub fn to_json(&self, read: Value) -> Value {
+        match self {
+            MicroOp::Append { key, value } => {
+                Value::Array(vec!["append".into(), key.as_str().into(), value.clone()])
+            }
+            MicroOp::Read { key } => Value::Array(vec!["r".into(), key.as_str().into(), read]),
+        }
+    }
 }
 
 /// How a key is read; each shape has its own value for an absent key.
@@ -147,7 +200,58 @@ impl Store {
                 }
                 _ => Applied::WrongType { expected: "set" },
             },
+            Command::Txn { ops } => self.apply_txn(ops),
         }
+    }
+
+    /// Applies a transaction atomically: if any key it touches holds a value
+    /// of another shape than a list, nothing changes and the answer is
+    /// `WrongType`; otherwise every micro-op runs in order, each read seeing
+    /// the earlier appends. Done carries the completed micro-ops as the
+    /// client protocol writes them (reads filled in, `[]` when absent).
+    pub fn apply_txn(&mut self, ops: &[MicroOp]) -> Applied {
+        if ops.iter().any(|op| {
+            self.data
+                .get(op.key())
+                .is_some_and(|value| !value.is_array())
+        }) {
+            return Applied::WrongType { expected: "list" };
+        }
+        let mut completed = Vec::with_capacity(ops.len());
+        for op in ops {
+            let read = match op {
+                MicroOp::Append { key, value } => {
+                    if let Value::Array(list) = self
+                        .data
+                        .entry(key.clone())
+                        .or_insert_with(|| Value::Array(Vec::new()))
+                    {
+                        list.push(value.clone());
+                    }
+                    Value::Null
+                }
+                MicroOp::Read { key } => self
+                    .data
+                    .get(key)
+                    .cloned()
+                    .unwrap_or_else(|| Value::Array(Vec::new())),
+            };
+            completed.push(op.to_json(read));
+        }
+        Applied::Done(Value::Array(completed))
+    }
+
+    /// What [`Store::apply_txn`] would answer now, without changing the
+    /// store. Only the `txn-local-reads` bug uses it: it answers a
+    /// transaction's reads from this local state at arrival.
+    pub fn preview_txn(&self, ops: &[MicroOp]) -> Applied {
+        let mut touched = Store::default();
+        for op in ops {
+            if let Some(value) = self.data.get(op.key()) {
+                touched.data.insert(op.key().to_string(), value.clone());
+            }
+        }
+        touched.apply_txn(ops)
     }
 
     /// Reads `key` as `kind`.
@@ -354,6 +458,85 @@ mod tests {
         assert_eq!(
             store.read(ReadKind::Register, "k"),
             Applied::Done(json!("text"))
+        );
+    }
+
+    fn append(key: &str, value: Value) -> MicroOp {
+        MicroOp::Append {
+            key: key.into(),
+            value,
+        }
+    }
+
+    fn read(key: &str) -> MicroOp {
+        MicroOp::Read { key: key.into() }
+    }
+
+    #[test]
+    fn txn_reads_see_the_earlier_state_and_their_own_earlier_appends() {
+        let mut store = Store::default();
+        store.apply(&Command::Append {
+            key: "x".into(),
+            value: json!(1),
+        });
+        let applied = store.apply(&Command::Txn {
+            ops: vec![
+                read("x"),
+                append("x", json!(2)),
+                read("x"),
+                read("y"),
+                append("y", json!("a")),
+            ],
+        });
+        assert_eq!(
+            applied,
+            Applied::Done(json!([
+                ["r", "x", [1]],
+                ["append", "x", 2],
+                ["r", "x", [1, 2]],
+                ["r", "y", []],
+                ["append", "y", "a"]
+            ]))
+        );
+        assert_eq!(store.read(ReadKind::List, "y"), Applied::Done(json!(["a"])));
+    }
+
+    #[test]
+    fn txn_touching_a_key_of_another_shape_has_no_effect_at_all() {
+        let mut store = Store::default();
+        store.apply(&Command::Add {
+            key: "c".into(),
+            delta: 1,
+        });
+        let applied = store.apply(&Command::Txn {
+            ops: vec![append("x", json!(1)), read("c")],
+        });
+        assert_eq!(applied, Applied::WrongType { expected: "list" });
+        assert_eq!(store.read(ReadKind::List, "x"), Applied::Done(json!([])));
+    }
+
+    #[test]
+    fn preview_txn_answers_like_apply_but_changes_nothing() {
+        let mut store = Store::default();
+        store.apply(&Command::Append {
+            key: "x".into(),
+            value: json!(1),
+        });
+        let ops = vec![append("x", json!(2)), read("x")];
+        let preview = store.preview_txn(&ops);
+        assert_eq!(store.read(ReadKind::List, "x"), Applied::Done(json!([1])));
+        assert_eq!(preview, store.apply_txn(&ops));
+    }
+
+    #[test]
+    fn txn_serializes_its_micro_ops_with_an_f_tag() {
+        let text = serde_json::to_string(&Command::Txn {
+            ops: vec![append("x", json!(1)), read("x")],
+        })
+        .expect("commands always serialize");
+        assert_eq!(
+            text,
+            r#"{"op":"txn","ops":[{"f":"append","key":"x","value":1},{"f":"r","key":"x"}]}"#
         );
     }
 

@@ -9,7 +9,8 @@
 //!   propose / read_index, then ready / advance), where each `--bug` switch
 //!   sits on the line of the rule it breaks;
 //! - [`wal`]: the crash-safe append-only log file (length + CRC-32 records);
-//! - [`kv`]: the replicated key-value state (registers, lists, counters, sets);
+//! - [`kv`]: the replicated key-value state (registers, lists, counters,
+//!   sets) and list-append transactions;
 //! - [`transport`]: framed TCP between nodes, with bounded queues and reconnects;
 //! - [`api`]: the client HTTP API (axum);
 //! - [`node`]: the driver thread that ties them together;

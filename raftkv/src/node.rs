@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
 
 use crate::error::Result;
-use crate::kv::{Applied, Command, ReadKind, Store};
+use crate::kv::{Applied, Command, MicroOp, ReadKind, Store};
 use crate::raft::{NotLeader, Raft, Role};
 use crate::reply::{Answer, ApiError, LogEntryView, LogPage, Status};
 use crate::types::{LogIndex, Message, NodeId, Term};
@@ -33,6 +33,8 @@ pub enum Event {
 pub enum Request {
     /// Replicate a command.
     Propose(Command),
+    /// Run a transaction (`POST /txn`): one log entry, applied atomically.
+    Txn(Vec<MicroOp>),
     /// Read a key linearizably.
     Read {
         /// How to read it.
@@ -56,7 +58,20 @@ type Reply = oneshot::Sender<std::result::Result<Answer, ApiError>>;
 struct PendingWrite {
     term: Term,
     blind: bool,
+    answer: WriteAnswer,
     reply: Reply,
+}
+
+/// What a committed write answers with.
+enum WriteAnswer {
+    /// Its log index (or the state machine's error).
+    Index,
+    /// The transaction's completed micro-ops, as the state machine applied them.
+    Txn,
+    /// Bug `txn-local-reads`: these micro-ops, whose reads were taken from
+    /// the local state when the request arrived; only the appends went
+    /// through the log.
+    TxnPrecomputed(Value),
 }
 
 struct PendingRead {
@@ -169,16 +184,16 @@ impl Driver {
         match request {
             Request::Propose(command) => {
                 let blind = !matches!(command, Command::Cas { .. });
-                let data = serde_json::to_vec(&command)
-                    .expect("commands always serialize: strings and JSON values");
-                match self.raft.propose(data) {
-                    Ok((index, term)) => {
-                        self.pending_writes
-                            .insert(index, PendingWrite { term, blind, reply });
-                    }
-                    Err(not_leader) => {
-                        let _ = reply.send(Err(not_leader_error(not_leader)));
-                    }
+                self.propose(command, blind, WriteAnswer::Index, reply);
+            }
+            Request::Txn(ops) => {
+                if self.raft.bugs().txn_local_reads {
+                    // Bug txn-local-reads: the reads are served outside the log.
+                    self.txn_with_local_reads(ops, reply);
+                } else {
+                    // Reads are taken when the entry applies, at its place
+                    // in the log: the transaction is strictly serializable.
+                    self.propose(Command::Txn { ops }, false, WriteAnswer::Txn, reply);
                 }
             }
             Request::Read { kind, key } => {
@@ -220,6 +235,59 @@ impl Driver {
                 })));
             }
         }
+    }
+
+    fn propose(&mut self, command: Command, blind: bool, answer: WriteAnswer, reply: Reply) {
+        let data = serde_json::to_vec(&command)
+            .expect("commands always serialize: strings and JSON values");
+        match self.raft.propose(data) {
+            Ok((index, term)) => {
+                self.pending_writes.insert(
+                    index,
+                    PendingWrite {
+                        term,
+                        blind,
+                        answer,
+                        reply,
+                    },
+                );
+            }
+            Err(not_leader) => {
+                let _ = reply.send(Err(not_leader_error(not_leader)));
+            }
+        }
+    }
+
+    /// Bug `txn-local-reads`: the reads of a transaction come from this
+    /// node's applied state now, at arrival, plus the transaction's own
+    /// earlier appends; only the appends go through the log, and the answer
+    /// waits for them to commit. Entries proposed before this one but not yet
+    /// applied, and entries committed between its arrival and its commit,
+    /// are missing from its reads although they precede its appends in the
+    /// log: read skew (G-single) and write skew (G2-item). The correct rule
+    /// (the `else` branch of `Request::Txn`) reads when the entry applies.
+    fn txn_with_local_reads(&mut self, ops: Vec<MicroOp>, reply: Reply) {
+        if self.raft.role() != Role::Leader {
+            let not_leader = NotLeader {
+                leader: self.raft.leader(),
+            };
+            let _ = reply.send(Err(not_leader_error(not_leader)));
+            return;
+        }
+        let completed = match self.store.preview_txn(&ops) {
+            Applied::Done(completed) => completed,
+            other => {
+                let _ = reply.send(outcome_answer(other, Answer::Value(Value::Null)));
+                return;
+            }
+        };
+        let appends: Vec<MicroOp> = ops.into_iter().filter(|op| !op.is_read()).collect();
+        self.propose(
+            Command::Txn { ops: appends },
+            false,
+            WriteAnswer::TxnPrecomputed(completed),
+            reply,
+        );
     }
 
     fn status(&self) -> Status {
@@ -284,10 +352,10 @@ impl Driver {
                     info!("applied through index {}", entry.index);
                 }
                 if let Some(pending) = self.pending_writes.remove(&entry.index) {
-                    let answer = if pending.term == entry.term {
-                        outcome_answer(outcome, Answer::Written { index: entry.index })
-                    } else {
+                    let answer = if pending.term != entry.term {
                         Err(ApiError::leadership_lost())
+                    } else {
+                        write_answer(pending.answer, outcome, entry.index)
                     };
                     let _ = pending.reply.send(answer);
                 }
@@ -383,6 +451,20 @@ fn not_leader_error(not_leader: NotLeader) -> ApiError {
     }
 }
 
+/// The answer to a committed write at `index`, given what applying it did.
+fn write_answer(
+    answer: WriteAnswer,
+    outcome: Applied,
+    index: LogIndex,
+) -> std::result::Result<Answer, ApiError> {
+    match (answer, outcome) {
+        (WriteAnswer::Index, outcome) => outcome_answer(outcome, Answer::Written { index }),
+        (WriteAnswer::Txn, Applied::Done(ops))
+        | (WriteAnswer::TxnPrecomputed(ops), Applied::Done(_)) => Ok(Answer::Txn { ops, index }),
+        (_, outcome) => outcome_answer(outcome, Answer::Written { index }),
+    }
+}
+
 /// Turns a state-machine outcome into an answer; `written` is the answer
 /// for a successful write, and reads answer their value.
 fn outcome_answer(outcome: Applied, written: Answer) -> std::result::Result<Answer, ApiError> {
@@ -408,7 +490,182 @@ pub fn digest(data: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+    use crate::bugs::{Bug, Bugs};
+    use crate::raft::Config;
+    use crate::types::HardState;
+    use crate::wal::Durability;
+
+    /// A single-node driver, elected, with its term's no-op applied. Its
+    /// log lives in memory only; the test calls the driver's steps itself.
+    fn leader(bugs: &[Bug]) -> Driver {
+        let (wal, _) = Wal::open(std::path::Path::new("/nonexistent"), Durability::Volatile)
+            .expect("a volatile log touches no disk");
+        let config = Config {
+            id: 1,
+            peers: Vec::new(),
+            election_ticks: 10,
+            heartbeat_ticks: 2,
+            max_entries_per_message: 100,
+            bugs: Bugs::from_list(bugs),
+            seed: 7,
+        };
+        let raft = Raft::new(config, HardState::default(), Vec::new()).expect("valid config");
+        let (_, inbox) = std::sync::mpsc::sync_channel(1);
+        let mut driver = Driver::new(
+            raft,
+            wal,
+            BTreeMap::new(),
+            inbox,
+            Duration::from_millis(10),
+            Vec::new(),
+            0,
+        );
+        for _ in 0..100 {
+            driver.raft.tick();
+            driver.process_ready().expect("a volatile log never fails");
+            if driver.raft.role() == Role::Leader && driver.raft.applied() >= 1 {
+                return driver;
+            }
+        }
+        panic!("a single node elects itself within 100 ticks");
+    }
+
+    fn ask(
+        driver: &mut Driver,
+        request: Request,
+    ) -> oneshot::Receiver<std::result::Result<Answer, ApiError>> {
+        let (reply, answer) = oneshot::channel();
+        driver.handle_client(request, reply);
+        answer
+    }
+
+    fn settle(
+        driver: &mut Driver,
+        mut answer: oneshot::Receiver<std::result::Result<Answer, ApiError>>,
+    ) -> std::result::Result<Answer, ApiError> {
+        for _ in 0..10 {
+            driver.process_ready().expect("a volatile log never fails");
+            driver.after_turn();
+            if let Ok(answer) = answer.try_recv() {
+                return answer;
+            }
+        }
+        panic!("a single node answers within 10 rounds");
+    }
+
+    fn append(key: &str, value: Value) -> MicroOp {
+        MicroOp::Append {
+            key: key.into(),
+            value,
+        }
+    }
+
+    fn read(key: &str) -> MicroOp {
+        MicroOp::Read { key: key.into() }
+    }
+
+    /// An append to x is proposed but not yet applied when a transaction
+    /// reading x arrives; the append precedes the transaction in the log.
+    fn txn_behind_an_unapplied_append(bugs: &[Bug]) -> (LogIndex, Answer) {
+        let mut driver = leader(bugs);
+        let first = ask(
+            &mut driver,
+            Request::Propose(Command::Append {
+                key: "x".into(),
+                value: json!(1),
+            }),
+        );
+        let txn = ask(
+            &mut driver,
+            Request::Txn(vec![read("x"), append("y", json!(2)), read("y")]),
+        );
+        let Ok(Answer::Written { index }) = settle(&mut driver, first) else {
+            panic!("the append commits");
+        };
+        let answer = settle(&mut driver, txn).expect("the transaction commits");
+        (index, answer)
+    }
+
+    #[test]
+    fn txn_reads_are_taken_at_its_place_in_the_log() {
+        let (append_index, answer) = txn_behind_an_unapplied_append(&[]);
+        let Answer::Txn { ops, index } = answer else {
+            panic!("a txn answers its ops: {answer:?}");
+        };
+        assert!(index > append_index);
+        assert_eq!(
+            ops,
+            json!([["r", "x", [1]], ["append", "y", 2], ["r", "y", [2]]])
+        );
+    }
+
+    #[test]
+    fn bug_txn_local_reads_takes_the_reads_at_arrival() {
+        let (append_index, answer) = txn_behind_an_unapplied_append(&[Bug::TxnLocalReads]);
+        let Answer::Txn { ops, index } = answer else {
+            panic!("a txn answers its ops: {answer:?}");
+        };
+        // The transaction follows the append in the log, yet does not see
+        // it: its read of x was served from the state at arrival.
+        assert!(index > append_index);
+        assert_eq!(
+            ops,
+            json!([["r", "x", []], ["append", "y", 2], ["r", "y", [2]]])
+        );
+    }
+
+    #[test]
+    fn bug_txn_local_reads_puts_only_the_appends_in_the_log() {
+        let mut driver = leader(&[Bug::TxnLocalReads]);
+        let txn = ask(
+            &mut driver,
+            Request::Txn(vec![read("x"), append("x", json!(1)), read("x")]),
+        );
+        let Ok(Answer::Txn { ops, index }) = settle(&mut driver, txn) else {
+            panic!("the transaction commits");
+        };
+        assert_eq!(
+            ops,
+            json!([["r", "x", []], ["append", "x", 1], ["r", "x", [1]]])
+        );
+        let entry = driver.raft.entry(index).expect("the entry is in the log");
+        let command: Command = serde_json::from_slice(&entry.data).expect("a command");
+        assert_eq!(
+            command,
+            Command::Txn {
+                ops: vec![append("x", json!(1))]
+            }
+        );
+    }
+
+    #[test]
+    fn txn_on_a_key_of_another_shape_answers_wrong_type_with_or_without_the_bug() {
+        for bugs in [&[][..], &[Bug::TxnLocalReads]] {
+            let mut driver = leader(bugs);
+            let counter = ask(
+                &mut driver,
+                Request::Propose(Command::Add {
+                    key: "c".into(),
+                    delta: 1,
+                }),
+            );
+            settle(&mut driver, counter).expect("the add commits");
+            let txn = ask(
+                &mut driver,
+                Request::Txn(vec![append("x", json!(1)), read("c")]),
+            );
+            let error = settle(&mut driver, txn).expect_err("wrong shape");
+            assert_eq!((error.code(), error.definite()), ("wrong-type", true));
+            assert_eq!(
+                driver.store.read(ReadKind::List, "x"),
+                Applied::Done(json!([])),
+                "{bugs:?}: no effect"
+            );
+        }
+    }
 
     #[test]
     fn digest_is_fnv1a_64_in_hex() {

@@ -25,6 +25,14 @@ pub enum Answer {
         /// Where the command sits in the log.
         index: LogIndex,
     },
+    /// A transaction's completed micro-ops and its log index:
+    /// `{"ops": [...], "index": n}`.
+    Txn {
+        /// The micro-ops in request order, each read filled in.
+        ops: Value,
+        /// Where the transaction sits in the log.
+        index: LogIndex,
+    },
     /// `GET /status`.
     Status(Status),
     /// `GET /log`.
@@ -36,6 +44,9 @@ impl IntoResponse for Answer {
         match self {
             Answer::Value(value) => Json(json!({ "value": value })).into_response(),
             Answer::Written { index } => Json(json!({ "index": index })).into_response(),
+            Answer::Txn { ops, index } => {
+                Json(json!({ "ops": ops, "index": index })).into_response()
+            }
             Answer::Status(status) => Json(status).into_response(),
             Answer::Log(page) => Json(page).into_response(),
         }

@@ -324,6 +324,113 @@ async fn every_documented_call_answers_as_documented() {
 }
 
 #[tokio::test]
+async fn txn_is_one_atomic_entry_whose_reads_see_its_own_appends() {
+    let cluster = Cluster::start(3, &[]).await;
+    let all = cluster.ids();
+    let leader = cluster.wait_for_leader(&all).await;
+    cluster.write(&all, "warm-up", json!(0)).await;
+    ok(
+        &cluster,
+        leader,
+        "/list/append",
+        json!({"key": "x", "value": 1}),
+    )
+    .await;
+
+    let answer = ok(
+        &cluster,
+        leader,
+        "/txn",
+        json!({"ops": [["r", "x", null], ["append", "x", 2], ["r", "x", null],
+                       ["append", "y", {"e": 1}], ["r", "y", null], ["r", "z", null]]}),
+    )
+    .await;
+    assert_eq!(
+        answer["ops"],
+        json!([["r", "x", [1]], ["append", "x", 2], ["r", "x", [1, 2]],
+               ["append", "y", {"e": 1}], ["r", "y", [{"e": 1}]], ["r", "z", []]])
+    );
+    let index = answer["index"].as_u64().expect("index is a number");
+    assert_eq!(
+        answer.as_object().map(|fields| fields.len()),
+        Some(2),
+        "{answer}"
+    );
+    // The appends are list appends: /list/read sees them.
+    assert_eq!(
+        ok(&cluster, leader, "/list/read", json!({"key": "x"})).await,
+        json!({"value": [1, 2]})
+    );
+    // A later transaction sits later in the log and sees the earlier one.
+    let later = ok(&cluster, leader, "/txn", json!({"ops": [["r", "y", null]]})).await;
+    assert_eq!(later["ops"], json!([["r", "y", [{"e": 1}]]]));
+    assert!(later["index"].as_u64() > Some(index), "{later}");
+
+    // A key of another shape: the whole transaction has no effect.
+    ok(
+        &cluster,
+        leader,
+        "/counter/add",
+        json!({"key": "c", "delta": 1}),
+    )
+    .await;
+    let (code, wrong) = error(
+        &cluster,
+        leader,
+        "/txn",
+        json!({"ops": [["append", "x", 3], ["append", "c", 1]]}),
+    )
+    .await;
+    assert_eq!(
+        (code, &wrong["code"], &wrong["definite"]),
+        (409, &json!("wrong-type"), &json!(true))
+    );
+    assert_eq!(
+        ok(&cluster, leader, "/list/read", json!({"key": "x"})).await,
+        json!({"value": [1, 2]}),
+        "the append before the wrong-type micro-op did not happen"
+    );
+
+    // Malformed transactions are definite bad requests.
+    let too_many: Vec<Value> = (0..65).map(|i| json!(["append", "x", i])).collect();
+    for body in [
+        json!({"ops": []}),
+        json!({"ops": too_many}),
+        json!({"ops": [["r", "x", []]]}),
+        json!({"ops": [["r", 1, null]]}),
+        json!({"ops": [["cas", "x", 1]]}),
+        json!({"ops": [["append", "x"]]}),
+        json!({"ops": [["append", "x", 1]], "extra": 1}),
+        json!({"txn": [["append", "x", 1]]}),
+    ] {
+        let (code, bad) = error(&cluster, leader, "/txn", body.clone()).await;
+        assert_eq!(
+            (code, &bad["code"], &bad["definite"]),
+            (400, &json!("bad-request"), &json!(true)),
+            "{body}"
+        );
+    }
+
+    // Followers refuse with the leader's id, definitely.
+    let follower = all
+        .iter()
+        .copied()
+        .find(|&id| id != leader)
+        .expect("three nodes");
+    let (code, refused) = error(
+        &cluster,
+        follower,
+        "/txn",
+        json!({"ops": [["append", "x", 9]]}),
+    )
+    .await;
+    assert_eq!(
+        (code, &refused["code"], &refused["leader"]),
+        (503, &json!("not-leader"), &json!(leader))
+    );
+}
+
+#[tokio::test]
 async fn bug_switches_show_in_status() {
     let cluster = Cluster::start(1, &["--bug", "lease-read", "--bug", "early-ack"]).await;
     let status = cluster.status(1).await.expect("node answers");

@@ -65,13 +65,19 @@ fn explanations(details: &Value) -> Vec<String> {
         }));
     }
     if let Some(anomalies) = details.get("anomalies").and_then(Value::as_array) {
-        out.extend(anomalies.iter().filter_map(|a| {
+        // Transaction anomalies a level allows (`forbidden: false`) are no
+        // failure; they are named by `class` rather than `kind`.
+        let failing = anomalies
+            .iter()
+            .filter(|a| a.get("forbidden").and_then(Value::as_bool) != Some(false));
+        out.extend(failing.filter_map(|a| {
             let explanation = a.get("explanation").and_then(Value::as_str)?;
             let explanation = match a.get("key").and_then(Value::as_str) {
                 Some(key) if !key.is_empty() => format!("key {key:?}: {explanation}"),
                 _ => explanation.to_string(),
             };
-            Some(match a.get("kind").and_then(Value::as_str) {
+            let kind = a.get("kind").or_else(|| a.get("class"));
+            Some(match kind.and_then(Value::as_str) {
                 Some(kind) => format!("{kind}: {explanation}"),
                 None => explanation,
             })
@@ -318,6 +324,18 @@ pub fn write_junit(path: &Path, cases: &[JunitCase]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn txn_anomalies_are_named_by_class_and_allowed_ones_left_out() {
+        let details = serde_json::json!({
+            "consistency": "snapshot-isolation",
+            "anomalies": [
+                {"class": "G-single", "forbidden": true, "txns": [1, 2], "explanation": "read skew"},
+                {"class": "G2-item", "forbidden": false, "txns": [3, 4], "explanation": "write skew"}
+            ]
+        });
+        assert_eq!(explanations(&details), vec!["G-single: read skew"]);
+    }
 
     #[test]
     fn xml_escapes_markup_quotes_and_controls() {

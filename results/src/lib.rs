@@ -11,8 +11,9 @@
 //!   (temporary file, fsync, rename, fsync of the directory).
 //! - [`write_json`]: whole-file JSON written atomically (`test.json`,
 //!   `results.json`).
-//! - [`write_report`], [`write_check_report`] (`report`): the
-//!   self-contained `report.html` of a run or of one checked history.
+//! - [`write_report`], [`write_check_report`], [`write_check_result_report`]
+//!   (`report`): the self-contained `report.html` of a run or of one
+//!   checked history.
 //! - [`refresh_index`] (`index`): `store/index.html`, every run newest first.
 //! - [`write_junit`], [`JunitCase`] (`junit`): JUnit XML for CI systems.
 
@@ -30,7 +31,7 @@ pub use atomic::write_atomically;
 pub use error::{Error, Result};
 pub use index::{refresh_index, render_index};
 pub use junit::{junit_xml, write_junit, JunitCase, JunitOutcome};
-pub use report::{render_run, write_check_report, write_report};
+pub use report::{render_run, write_check_report, write_check_result_report, write_report};
 pub use store::{sanitize_test_name, RunDir, Store};
 pub use suite::{format_ms, render_suite, write_suite, SuiteRecord, SuiteRun};
 pub use summary::{

@@ -188,3 +188,19 @@ fn markup_in_the_history_neither_runs_nor_breaks_the_page() {
     }
     screenshot(&page, "", &shot("hostile"));
 }
+
+#[test]
+fn a_txn_run_report_loads_cleanly_and_jumps_to_the_cycle_s_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_txn_run(dir.path());
+    let page = results::write_report(dir.path()).unwrap();
+    let loaded = dump_dom(&page, "#failure-0");
+    assert_clean(&loaded, "txn run report");
+    assert!(loaded.dom.contains("<svg class=\"cycle-graph\""));
+    let selected = loaded.marker_attribute("data-selected").expect("a marker");
+    assert!(
+        selected.split(' ').any(|id| id == "0"),
+        "the jump selected {selected:?}, not T0"
+    );
+    screenshot(&page, "#check-txn-list-append", &shot("txn"));
+}

@@ -193,3 +193,36 @@ fn junit_has_a_case_per_check_with_the_explanation_as_the_failure_message() {
         "explanations are escaped: {xml}"
     );
 }
+
+#[test]
+fn a_txn_check_draws_its_cycle_in_the_run_report() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_txn_run(dir.path());
+    let html = std::fs::read_to_string(write_report(dir.path()).unwrap()).unwrap();
+    assert!(!html.contains("results file"), "results.json was read");
+    assert!(html.contains("<svg class=\"cycle-graph\""));
+    for needle in [">T0<", ">T1<", ">wr t3<", ">rw t5<", "G-single: T0, T1"] {
+        assert!(html.contains(needle), "{needle} is missing");
+    }
+    assert!(
+        !html.contains("<img"),
+        "a reason's markup made it into the page"
+    );
+    assert!(html.contains("misses T0&#39;s append of 7 &lt;/script&gt;&lt;img src=x&gt;"));
+}
+
+#[test]
+fn a_checked_txn_history_gets_its_cycles_drawn_too() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_txn_run(dir.path());
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
+            .unwrap();
+    let check: results::CheckResult = serde_json::from_value(results["checks"][0].clone()).unwrap();
+    let out = dir.path().join("check.html");
+    results::write_check_result_report(&dir.path().join("history.jsonl"), &check, &out).unwrap();
+    let html = std::fs::read_to_string(out).unwrap();
+    assert!(html.contains("<svg class=\"cycle-graph\""));
+    assert!(html.contains(">wr t3<") && html.contains(">rw t5<"));
+    assert!(!html.contains("<img"));
+}

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use tracing::{error, info, warn};
 
+use crate::bugs::Bugs;
 use crate::types::{Entry, HardState, LogIndex, Message, MessageBody, NodeId, Term, NO_INDEX};
 
 mod config;
@@ -136,6 +137,11 @@ impl Raft {
     /// This node's id.
     pub fn id(&self) -> NodeId {
         self.config.id
+    }
+
+    /// The `--bug` switches this node runs with.
+    pub fn bugs(&self) -> Bugs {
+        self.config.bugs
     }
 
     /// The current term.

@@ -6,12 +6,14 @@
 //! - `data`: the JSON the timeline script draws from.
 //! - `violation`: the Porcupine-style view of a key with no valid order.
 //! - `anomalies`: list-append / set / raftlog anomalies, ops side by side.
+//! - `cycles`: the transaction check's anomalies, each cycle drawn as SVG.
 //! - `plots`: latency, throughput and commit index as inline SVG.
 //! - `logs`: node log excerpts around faults and the failure.
 //! - `html`: escaping of untrusted text, JSON for a script block, nonces.
 //! - `page`: the page itself; `timeline.js` and `report.css` are inlined.
 
 mod anomalies;
+mod cycles;
 mod data;
 mod faults;
 mod history;
@@ -65,7 +67,9 @@ fn failures_of(checks: &[CheckResult]) -> (Vec<Failure>, Vec<(usize, usize)>) {
     let mut ranges = Vec::new();
     for check in checks {
         let details = &check.details;
-        let found = if details.get("anomalies").is_some_and(Value::is_array) {
+        let found = if cycles::is_txn(&check.name, details) {
+            cycles::failures(&check.name, details)
+        } else if details.get("anomalies").is_some_and(Value::is_array) {
             anomalies::failures(&check.name, details)
         } else if details.get("keys").is_some_and(Value::is_array) {
             violation::failures(&check.name, details)
@@ -315,16 +319,6 @@ pub fn render_run(run_dir: &Path) -> Result<String> {
 /// # Errors
 /// `Write` when the history cannot be read or `out` cannot be written.
 pub fn write_check_report(history_path: &Path, report: &checker::Report, out: &Path) -> Result<()> {
-    let text = read_optional(out, history_path)?
-        .ok_or_else(|| read_error(out, history_path, "no such file"))?;
-    let source = history_path.display().to_string();
-    let recorded = match checker::Format::sniff(&text, &source) {
-        Ok(checker::Format::Jsonl) | Err(_) => history::read_jsonl(&text, &source),
-        Ok(format) => match checker::format::read(&text, &source, Some(format)) {
-            Ok((history, _)) => history::from_checker(&history),
-            Err(err) => return Err(read_error(out, history_path, err)),
-        },
-    };
     let details = serde_json::to_value(report).map_err(|source| Error::Serialize {
         what: "the check's report",
         path: out.to_path_buf(),
@@ -358,19 +352,45 @@ pub fn write_check_report(history_path: &Path, report: &checker::Report, out: &P
             report.model
         ),
     };
-    let checks = [CheckResult {
+    let check = CheckResult {
         name: "linearizability".to_string(),
         verdict: report.verdict,
         summary,
         details,
-    }];
+    };
+    write_check_result_report(history_path, &check, out)
+}
+
+/// Writes a report of one checked history judged by any check, given as
+/// the [`CheckResult`] a run would record (e.g. `txn-list-append` with the
+/// transaction report as `details`, whose anomalies are drawn as cycles).
+/// The history is read as in [`write_check_report`].
+///
+/// # Errors
+/// `Write` when the history cannot be read or `out` cannot be written.
+pub fn write_check_result_report(
+    history_path: &Path,
+    check: &CheckResult,
+    out: &Path,
+) -> Result<()> {
+    let text = read_optional(out, history_path)?
+        .ok_or_else(|| read_error(out, history_path, "no such file"))?;
+    let source = history_path.display().to_string();
+    let recorded = match checker::Format::sniff(&text, &source) {
+        Ok(checker::Format::Jsonl) | Err(_) => history::read_jsonl(&text, &source),
+        Ok(format) => match checker::format::read(&text, &source, Some(format)) {
+            Ok((history, _)) => history::from_checker(&history),
+            Err(err) => return Err(read_error(out, history_path, err)),
+        },
+    };
+    let checks = [check.clone()];
     let title = history_path
         .file_name()
         .map_or_else(|| source.clone(), |n| n.to_string_lossy().into_owned());
     let build = Build {
         title,
         source,
-        headline: Headline::of_verdict(report.verdict),
+        headline: Headline::of_verdict(check.verdict),
         checks: &checks,
         test: None,
         results: None,

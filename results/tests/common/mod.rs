@@ -311,3 +311,40 @@ pub fn write_run(dir: &Path, ops: usize, hostile: bool) -> Made {
         lost,
     }
 }
+
+/// A transaction run: two transactions in read skew, as the txn check
+/// reports them in results.json.
+pub fn write_txn_run(dir: &Path) {
+    let history = [
+        r#"{"index":0,"time":1000,"process":0,"type":"invoke","f":"txn","value":[["append","t3",2],["append","t5",7]]}"#,
+        r#"{"index":1,"time":1100,"process":1,"type":"invoke","f":"txn","value":[["r","t3",null],["r","t5",null]]}"#,
+        r#"{"index":2,"time":2000,"process":0,"type":"ok","f":"txn","value":[["append","t3",2],["append","t5",7]]}"#,
+        r#"{"index":3,"time":2100,"process":1,"type":"ok","f":"txn","value":[["r","t3",[1,2]],["r","t5",[]]]}"#,
+    ];
+    std::fs::write(dir.join("history.jsonl"), history.join("\n") + "\n").unwrap();
+    let details = json!({
+        "consistency": "strict-serializable",
+        "verdict": "invalid",
+        "anomalies": [{
+            "class": "G-single", "forbidden": true, "txns": [0, 1],
+            "edges": [
+                {"from": 0, "to": 1, "kind": "wr", "key": "t3",
+                 "reason": "T0 < T1: T1 read key t3 = [1 2], which includes T0's append of 2"},
+                {"from": 1, "to": 0, "kind": "rw", "key": "t5",
+                 "reason": "T1 < T0: T1 read key t5 = [], which misses T0's append of 7 </script><img src=x>"}],
+            "explanation": "T1 saw T0's append to t3 but not its append to t5: read skew.",
+            "time": 1000}],
+        "counts": {"G-single": 1},
+        "stats": {"committed": 2}
+    });
+    let results = json!({
+        "verdict": "invalid", "exit_code": 1,
+        "checks": [{"name": "txn-list-append", "verdict": "invalid",
+                    "summary": "txn-list-append (strict-serializable): INVALID: 1 G-single",
+                    "details": details}],
+        "ops": {"invoked": 2, "ok": 2, "fail": 0, "info": 0},
+        "final_reads": {"invoked": 0, "ok": 0, "fail": 0, "info": 0},
+        "faults": {}, "timings": {}
+    });
+    std::fs::write(dir.join("results.json"), results.to_string()).unwrap();
+}
