@@ -424,7 +424,8 @@ pub struct RunArgs {
     /// Keys in use at once (default: the workload's).
     #[arg(long)]
     pub keys: Option<usize>,
-    /// Operations per key before clients move to a fresh key (default: the workload's).
+    /// Operations per key before clients move to a fresh key (default: the
+    /// workload's; for txn: elements appended to a key before it retires).
     #[arg(long)]
     pub ops_per_key: Option<usize>,
     /// Send every request to the current leader instead of spreading them over all nodes.

@@ -4,7 +4,9 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// A workload name that is not one of [`crate::Workload::ALL`].
-    #[error("unknown workload {name:?}; expected one of register, append, counter, set")]
+    #[error(
+        "unknown workload {name:?}; expected one of register, append, counter, set, queue, txn"
+    )]
     UnknownWorkload {
         /// The name given.
         name: String,

@@ -20,8 +20,10 @@ use crate::generator::OpRequest;
 use crate::workload::Workload;
 
 mod revisions;
+mod transaction;
 
 pub use revisions::MAX_REVISION_READS;
+pub use transaction::GUARD_FAILED;
 
 /// Base64 as etcd's JSON gateway writes `bytes` fields (Go's
 /// `encoding/json`: RFC 4648 standard alphabet, `=` padding). Reading,
@@ -186,13 +188,15 @@ impl EtcdClient {
 
     /// Whether the client can run `workload` against etcd: `register`
     /// (put, range, txn), `append` and `set` (each update one txn guarded by
-    /// the key's `mod_revision`, retried while another update won). Not
-    /// `counter`: etcd has no atomic add, and faultline does not pass a
-    /// client-side loop off as one. Not `queue` (NATS JetStream only).
+    /// the key's `mod_revision`, retried while another update won) and
+    /// `txn` (each transaction one Txn guarded by the `mod_revision`s of the
+    /// keys it appends to). Not `counter`: etcd has no atomic add, and
+    /// faultline does not pass a client-side loop off as one. Not `queue`
+    /// (NATS JetStream only).
     #[must_use]
     pub fn supports(workload: Workload) -> bool {
         match workload {
-            Workload::Register | Workload::Append | Workload::Set => true,
+            Workload::Register | Workload::Append | Workload::Set | Workload::Txn => true,
             Workload::Counter | Workload::Queue => false,
         }
     }
@@ -508,6 +512,7 @@ impl Client for EtcdClient {
             (Workload::Append, "append") | (Workload::Set, "add") => {
                 self.update_collection(node, op, deadline).await
             }
+            (Workload::Txn, "txn") => self.transact(node, op, deadline).await,
             // Nothing was sent: a definite failure.
             _ => (Completion::fail("unsupported"), None),
         };

@@ -42,6 +42,27 @@ impl FakeCluster {
     /// Applies `op` and returns its ok value.
     fn apply(&self, op: &OpRequest) -> Result<Value, Completion> {
         let mut objects = self.objects.lock().expect("never held across a panic");
+        if op.is_txn() {
+            // Every micro-op at once, under the one lock.
+            let ops =
+                crate::txn::parse(&op.value).ok_or_else(|| Completion::fail("bad-request"))?;
+            let mut filled = Vec::new();
+            for micro_op in &ops {
+                let list = objects
+                    .entry(micro_op.key().to_string())
+                    .or_insert_with(|| json!([]));
+                match micro_op {
+                    crate::txn::MicroOp::Append { element, .. } => {
+                        list.as_array_mut()
+                            .expect("txn keys hold lists")
+                            .push(element.clone());
+                        filled.push(micro_op.to_invoke());
+                    }
+                    crate::txn::MicroOp::Read { key } => filled.push(json!(["r", key, list])),
+                }
+            }
+            return Ok(Value::Array(filled));
+        }
         let object = objects.entry(op.key.clone()).or_insert(Value::Null);
         Ok(match (op.workload, op.f.as_str()) {
             (crate::Workload::Register, "read") => object.clone(),

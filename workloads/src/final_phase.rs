@@ -58,6 +58,12 @@ pub async fn wait_for_recovery<C: Client>(
     None
 }
 
+/// How many keys one final read reads in the `txn` workload: each final
+/// read is then a read-only transaction of up to this many keys (the keys
+/// in order, each once), so the last state of every key is observed in a
+/// few requests.
+pub const FINAL_TXN_KEYS: usize = 4;
+
 /// Reads every key through every node, recorded like any op, until each
 /// (key, node) pair had one `ok` read or `deadline` passes.
 ///
@@ -66,7 +72,9 @@ pub async fn wait_for_recovery<C: Client>(
 /// read failed in later rounds. A read that ends `info` moves its process on
 /// by the number of nodes (a client protocol may record a read as `info`);
 /// a `fail` keeps it. No read is in flight after `deadline`: one still
-/// running then is cut off and recorded as a failed read.
+/// running then is cut off and recorded as a failed read. In the `txn`
+/// workload each read is a read-only transaction of up to
+/// [`FINAL_TXN_KEYS`] keys; `attempted` and `ok` count those transactions.
 pub async fn final_reads<C: Client>(
     client: &C,
     workload: Workload,
@@ -121,6 +129,27 @@ struct NodeReads {
     missing: Vec<String>,
 }
 
+/// The keys in groups, each group read by one op: one key per read, or in
+/// the `txn` workload up to [`FINAL_TXN_KEYS`] per read-only transaction.
+fn read_groups(workload: Workload, keys: &[String]) -> Vec<Vec<String>> {
+    let size = if workload == Workload::Txn {
+        FINAL_TXN_KEYS
+    } else {
+        1
+    };
+    keys.chunks(size).map(<[String]>::to_vec).collect()
+}
+
+/// The op that reads a group of [`read_groups`].
+fn group_read(workload: Workload, group: &[String]) -> OpRequest {
+    if workload == Workload::Txn {
+        OpRequest::txn_reads(group)
+    } else {
+        // Groups of one key outside the txn workload.
+        OpRequest::read(workload, group.first().cloned().unwrap_or_default())
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn read_through<C: Client>(
     client: &C,
@@ -136,33 +165,35 @@ async fn read_through<C: Client>(
         attempted: 0,
         ok: 0,
         last_process: first_process,
-        missing: keys.to_vec(),
+        missing: Vec::new(),
     };
+    let mut missing = read_groups(workload, keys);
     let mut process = first_process;
-    while !done.missing.is_empty() && Instant::now() < deadline {
+    while !missing.is_empty() && Instant::now() < deadline {
         let mut still_missing = Vec::new();
-        for key in std::mem::take(&mut done.missing) {
+        for group in std::mem::take(&mut missing) {
             if Instant::now() >= deadline {
-                still_missing.push(key);
+                still_missing.push(group);
                 continue;
             }
-            let read = OpRequest::read(workload, key);
+            let read = group_read(workload, &group);
             done.attempted += 1;
             let answer = perform(client, recorder, process, node, &read, Some(deadline)).await;
             match answer.completion {
                 Completion::Ok(_) => done.ok += 1,
-                Completion::Fail { .. } => still_missing.push(read.key),
+                Completion::Fail { .. } => still_missing.push(group),
                 Completion::Info { .. } => {
                     process += process_step;
-                    still_missing.push(read.key);
+                    still_missing.push(group);
                 }
             }
         }
-        done.missing = still_missing;
-        if !done.missing.is_empty() {
+        missing = still_missing;
+        if !missing.is_empty() {
             sleep_until((Instant::now() + RETRY_PAUSE).min(deadline)).await;
         }
     }
+    done.missing = missing.into_iter().flatten().collect();
     done.last_process = process;
     done
 }
@@ -220,6 +251,35 @@ mod tests {
                 Process::Client(12)
             ])
         );
+    }
+
+    #[tokio::test]
+    async fn txn_final_reads_are_read_only_transactions_of_a_few_keys_each() {
+        let cluster = FakeCluster::new(Duration::from_millis(1), 0);
+        let recorder = MemoryRecorder::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let names: Vec<String> = (0..6).map(|i| format!("t{i}")).collect();
+        let done = final_reads(&cluster, Workload::Txn, &names, 2, &recorder, 0, deadline).await;
+        // 6 keys in groups of 4 and 2, through each of 2 nodes.
+        assert_eq!((done.attempted, done.ok), (4, 4));
+        assert!(done.missing.is_empty());
+        let events = recorder.events();
+        assert_well_formed(&events);
+        let mut read: BTreeSet<(String, String)> = BTreeSet::new();
+        for event in events.iter().filter(|e| e.kind == EventType::Ok) {
+            assert_eq!((event.f.as_str(), &event.key), ("txn", &None));
+            let ops = event.value.as_array().expect("a list");
+            assert!(ops.len() <= FINAL_TXN_KEYS);
+            for op in ops {
+                assert_eq!(
+                    (&op[0], &op[2]),
+                    (&serde_json::json!("r"), &serde_json::json!([]))
+                );
+                let key = op[1].as_str().expect("a string").to_string();
+                read.insert((key, event.node.clone().unwrap_or_default()));
+            }
+        }
+        assert_eq!(read.len(), 12, "every key through every node: {read:?}");
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@ use nemesis::Rng;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::txn::{self, MicroOp};
 use crate::workload::Workload;
 
 /// One operation to issue: `f` and `value` as docs/design.md's value table has
@@ -13,19 +14,25 @@ pub struct OpRequest {
     /// The workload the op belongs to; tells a client which call to make
     /// (`add` and `read` mean different calls in different workloads).
     pub workload: Workload,
-    /// `read`, `write`, `cas`, `append`, `add` or `publish`.
+    /// `read`, `write`, `cas`, `append`, `add`, `publish` or `txn`.
     pub f: String,
-    /// The independent key the op touches.
+    /// The independent key the op touches; empty for a `txn`, whose keys
+    /// are inside its value (the history records no `key` for it).
     pub key: String,
     /// The argument: `null` for reads, the value written, `[from, to]` for a
-    /// cas, the element appended or added, the counter's delta.
+    /// cas, the element appended or added, the counter's delta; for a `txn`
+    /// its micro-ops (`["append", key, element]`, `["r", key, null]`).
     pub value: Value,
 }
 
 impl OpRequest {
-    /// A read of `key` in `workload` (final reads, recovery probes).
+    /// A read of `key` in `workload` (final reads, recovery probes); in the
+    /// `txn` workload, a transaction that reads `key` only.
     #[must_use]
     pub fn read(workload: Workload, key: impl Into<String>) -> Self {
+        if workload == Workload::Txn {
+            return OpRequest::txn_reads(&[key.into()]);
+        }
         OpRequest {
             workload,
             f: "read".to_string(),
@@ -34,13 +41,59 @@ impl OpRequest {
         }
     }
 
-    /// Whether the op only observes (a read): it can have no effect, so any
-    /// failure of it may be recorded as `fail`.
+    /// A transaction of the `txn` workload holding `ops`.
+    #[must_use]
+    pub fn txn(ops: &[MicroOp]) -> Self {
+        OpRequest {
+            workload: Workload::Txn,
+            f: TXN.to_string(),
+            key: String::new(),
+            value: txn::to_invoke(ops),
+        }
+    }
+
+    /// A read-only transaction that reads each of `keys` once (final reads).
+    #[must_use]
+    pub fn txn_reads(keys: &[String]) -> Self {
+        let ops: Vec<MicroOp> = keys
+            .iter()
+            .map(|key| MicroOp::Read { key: key.clone() })
+            .collect();
+        OpRequest::txn(&ops)
+    }
+
+    /// Whether the op is a transaction (`f` = `txn`).
+    #[must_use]
+    pub fn is_txn(&self) -> bool {
+        self.f == TXN
+    }
+
+    /// The `key` the history records for the op: none for a transaction.
+    #[must_use]
+    pub fn history_key(&self) -> Option<String> {
+        (!self.is_txn()).then(|| self.key.clone())
+    }
+
+    /// Whether the op only observes (a read, or a transaction of reads
+    /// only): it can have no effect, so any failure of it may be recorded
+    /// as `fail`.
     #[must_use]
     pub fn is_read(&self) -> bool {
-        self.f == "read"
+        match self.f.as_str() {
+            "read" => true,
+            TXN => txn::parse(&self.value).is_some_and(|ops| txn::is_read_only(&ops)),
+            _ => false,
+        }
     }
 }
+
+/// The `f` of a transaction.
+const TXN: &str = "txn";
+/// The most micro-ops a generated transaction holds (it holds 1 to this many).
+const MAX_TXN_MICRO_OPS: usize = 4;
+/// The share of a transaction's micro-ops that are appends, in percent (the
+/// rest are reads).
+const TXN_APPEND_PERCENT: usize = 50;
 
 /// One key in use, and what the generator has handed out for it.
 #[derive(Debug, Clone)]
@@ -62,6 +115,11 @@ struct ActiveKey {
 /// so each key's history stays short enough to check (Jepsen's independent
 /// keys). Values written, appended or added are unique per key: an integer
 /// counting up from 1. The same seed gives the same ops.
+///
+/// In the `txn` workload each op is a transaction of 1 to 4 micro-ops, each
+/// an append (half of them) or a read of an active key picked at random;
+/// a key retires once `ops_per_key` elements were appended to it (reads do
+/// not count), possibly in the middle of a transaction.
 #[derive(Debug, Clone)]
 pub struct Generator {
     workload: Workload,
@@ -113,6 +171,9 @@ impl Generator {
     // Not `Iterator`: the stream never ends, so callers get an op, not an `Option`.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> OpRequest {
+        if self.workload == Workload::Txn {
+            return self.next_txn();
+        }
         let slot = self.rng.below(self.slots.len());
         let roll = self.rng.below(100);
         // Drawn for every op, used only by counter adds, so that the key and
@@ -160,6 +221,7 @@ impl Generator {
                 key.last_value += 1;
                 ("publish", json!(key.last_value))
             }
+            Workload::Txn => unreachable!("next() hands txn ops to next_txn() before any draw"),
         };
         let op = OpRequest {
             workload: self.workload,
@@ -171,6 +233,38 @@ impl Generator {
             self.slots[slot] = self.fresh_key();
         }
         op
+    }
+
+    /// The next transaction: 1 to [`MAX_TXN_MICRO_OPS`] micro-ops, each on
+    /// an active key picked at random.
+    fn next_txn(&mut self) -> OpRequest {
+        let count = 1 + self.rng.below(MAX_TXN_MICRO_OPS);
+        let mut ops = Vec::with_capacity(count);
+        for _ in 0..count {
+            let slot = self.rng.below(self.slots.len());
+            let appends = self.rng.below(100) < TXN_APPEND_PERCENT;
+            let key = &mut self.slots[slot];
+            if key.ops == 0 {
+                self.used.push(key.name.clone());
+            }
+            key.ops += 1;
+            if appends {
+                key.last_value += 1;
+                ops.push(MicroOp::Append {
+                    key: key.name.clone(),
+                    element: json!(key.last_value),
+                });
+            } else {
+                ops.push(MicroOp::Read {
+                    key: key.name.clone(),
+                });
+            }
+            // Appends, not micro-ops, wear a key out: reads stay short.
+            if key.last_value >= self.ops_per_key as u64 {
+                self.slots[slot] = self.fresh_key();
+            }
+        }
+        OpRequest::txn(&ops)
     }
 
     /// Every key that has had an op so far, in order of its first op.
@@ -250,7 +344,11 @@ mod tests {
 
     #[test]
     fn keys_are_named_by_the_workload_prefix() {
-        for workload in Workload::ALL {
+        // Transactions carry their keys inside their value (tested below).
+        for workload in Workload::ALL
+            .into_iter()
+            .filter(|&workload| workload != Workload::Txn)
+        {
             let ops = ops(workload, 50, 3);
             assert!(ops
                 .iter()
@@ -333,5 +431,102 @@ mod tests {
         assert!(read.is_read());
         assert_eq!(read.value, Value::Null);
         assert_eq!(read.key, "s3");
+    }
+
+    fn micro_ops(op: &OpRequest) -> Vec<MicroOp> {
+        txn::parse(&op.value).expect("generated transactions parse")
+    }
+
+    #[test]
+    fn transactions_hold_one_to_four_micro_ops_on_t_keys_and_no_op_key() {
+        let ops = ops(Workload::Txn, 5000, 3);
+        let mut sizes = BTreeSet::new();
+        for op in &ops {
+            assert_eq!((op.f.as_str(), op.workload), ("txn", Workload::Txn));
+            assert_eq!(op.history_key(), None, "a txn records no key");
+            let micro = micro_ops(op);
+            sizes.insert(micro.len());
+            for micro_op in &micro {
+                assert!(micro_op.key().starts_with('t'), "{op:?}");
+            }
+            assert_eq!(op.is_read(), txn::is_read_only(&micro), "{op:?}");
+        }
+        assert_eq!(sizes, BTreeSet::from([1, 2, 3, 4]));
+        let micro: Vec<MicroOp> = ops.iter().flat_map(micro_ops).collect();
+        let appends = micro
+            .iter()
+            .filter(|op| matches!(op, MicroOp::Append { .. }))
+            .count();
+        let percent = 100.0 * appends as f64 / micro.len() as f64;
+        assert!((percent - 50.0).abs() < 2.0, "appends: {percent}%");
+        assert!(ops.iter().any(OpRequest::is_read));
+    }
+
+    #[test]
+    fn transaction_elements_count_up_from_1_per_key_and_never_repeat() {
+        let mut last: BTreeMap<String, i64> = BTreeMap::new();
+        for op in ops(Workload::Txn, 5000, 4) {
+            for micro_op in micro_ops(&op) {
+                if let MicroOp::Append { key, element } = micro_op {
+                    let element = element.as_i64().expect("elements are integers");
+                    let previous = last.insert(key.clone(), element).unwrap_or(0);
+                    assert_eq!(element, previous + 1, "{key}");
+                }
+            }
+        }
+        assert!(last.len() > 10, "{last:?}");
+    }
+
+    #[test]
+    fn transaction_keys_retire_after_ops_per_key_appends_and_never_return() {
+        let mut generator = Generator::new(Workload::Txn, 32, 5, 6);
+        let ops: Vec<OpRequest> = (0..3000).map(|_| generator.next()).collect();
+        // Every micro-op in order, with the position of its transaction.
+        let micro: Vec<(usize, MicroOp)> = ops
+            .iter()
+            .enumerate()
+            .flat_map(|(i, op)| micro_ops(op).into_iter().map(move |m| (i, m)))
+            .collect();
+        let mut appended: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut retired: BTreeSet<&str> = BTreeSet::new();
+        let mut active: BTreeSet<&str> = BTreeSet::new();
+        for (_, micro_op) in &micro {
+            let key = micro_op.key();
+            assert!(!retired.contains(key), "{key} used after it retired");
+            active.insert(key);
+            assert!(active.len() <= 5, "more than 5 keys in use: {active:?}");
+            if matches!(micro_op, MicroOp::Append { .. }) {
+                let count = appended.entry(key).or_default();
+                *count += 1;
+                if *count == 32 {
+                    retired.insert(key);
+                    active.remove(key);
+                }
+            }
+        }
+        assert!(retired.len() >= 20, "{} keys retired", retired.len());
+        assert!(appended.values().all(|&count| count <= 32));
+        // keys() lists every key touched once, in order of first use.
+        let mut first_use: Vec<String> = Vec::new();
+        for (_, micro_op) in &micro {
+            if !first_use.iter().any(|key| key == micro_op.key()) {
+                first_use.push(micro_op.key().to_string());
+            }
+        }
+        assert_eq!(generator.keys(), first_use);
+    }
+
+    #[test]
+    fn a_read_in_the_txn_workload_is_a_read_only_transaction() {
+        let read = OpRequest::read(Workload::Txn, "t3");
+        assert!(read.is_txn() && read.is_read());
+        assert_eq!(read.value, json!([["r", "t3", null]]));
+        let reads = OpRequest::txn_reads(&["t1".to_string(), "t2".to_string()]);
+        assert_eq!(reads.value, json!([["r", "t1", null], ["r", "t2", null]]));
+        assert_eq!(reads.history_key(), None);
+        assert_eq!(
+            OpRequest::read(Workload::Append, "l1").history_key(),
+            Some("l1".to_string())
+        );
     }
 }

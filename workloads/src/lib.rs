@@ -1,10 +1,12 @@
 //! Clients and operation generators: what `faultline run` does to a cluster
 //! between starting it and checking the history.
 //!
-//! - [`Workload`] (`workload`): register, append, counter, set; each names
+//! - [`Workload`] (`workload`): register, append, counter, set, queue, txn; each names
 //!   the model that judges it and its key rotation defaults.
 //! - [`Generator`], [`OpRequest`] (`generator`): the seeded op mixes, with
 //!   values unique per key and keys retired after a number of ops.
+//! - [`MicroOp`] (`txn`): the micro-ops of a `txn` op, and how a
+//!   transaction's reads are filled in.
 //! - [`Client`], [`Completion`], [`Answer`], [`LogPage`] (`client`): what a
 //!   client protocol provides: ops, the current leader, the committed log.
 //! - [`RaftkvClient`] (`raftkv`): the raftkv HTTP protocol
@@ -35,6 +37,7 @@ mod raftkv;
 mod recorder;
 mod runner;
 mod stats;
+mod txn;
 mod workload;
 
 #[cfg(test)]
@@ -43,10 +46,11 @@ mod fake;
 pub use client::{Answer, Client, Completion, LogPage, DEFAULT_OP_TIMEOUT};
 pub use error::{Error, Result};
 pub use etcd::{
-    EtcdClient, EtcdStatus, ReadMode, UnknownReadMode, MAX_REVISION_READS, MAX_UPDATE_ATTEMPTS,
+    EtcdClient, EtcdStatus, ReadMode, UnknownReadMode, GUARD_FAILED, MAX_REVISION_READS,
+    MAX_UPDATE_ATTEMPTS,
 };
 pub use final_phase::{
-    final_reads, wait_for_recovery, FinalReads, RECOVERY_PROBE_KEY, RETRY_PAUSE,
+    final_reads, wait_for_recovery, FinalReads, FINAL_TXN_KEYS, RECOVERY_PROBE_KEY, RETRY_PAUSE,
 };
 pub use generator::{Generator, OpRequest};
 pub use nats::{message_id, subject, NatsClient};
@@ -58,4 +62,5 @@ pub use runner::{
     run_clients, ClientsDone, RunnerOptions, FAILURE_BACKOFF, LEADER_REFRESH, OP_TIMEOUT_MARGIN,
 };
 pub use stats::{ClientCounts, ClientStats};
+pub use txn::MicroOp;
 pub use workload::Workload;

@@ -345,6 +345,10 @@ fn is_definite_code(code: &str) -> bool {
 /// The `ok` value of `op` given its `200` body: the value read (checked for
 /// the workload's shape), or for an update the op's own value.
 fn ok_value(op: &OpRequest, body: &Value) -> Option<Value> {
+    if op.is_txn() {
+        // The micro-ops as asked, each read filled in (docs/protocol.md, `/txn`).
+        return crate::txn::answered(&crate::txn::parse(&op.value)?, body.get("ops")?);
+    }
     if !op.is_read() {
         return Some(op.value.clone());
     }
@@ -353,7 +357,7 @@ fn ok_value(op: &OpRequest, body: &Value) -> Option<Value> {
         Workload::Register => true,
         Workload::Append | Workload::Set => value.is_array(),
         Workload::Counter => value.is_i64(),
-        Workload::Queue => false,
+        Workload::Queue | Workload::Txn => false,
     };
     fits.then(|| value.clone())
 }
@@ -385,6 +389,12 @@ impl Call {
             (Workload::Counter, "read") => ("/counter/read", json!({"key": key})),
             (Workload::Set, "add") => ("/set/add", json!({"key": key, "value": op.value})),
             (Workload::Set, "read") => ("/set/read", json!({"key": key})),
+            // The micro-ops go as the invoke has them; all are applied in
+            // one log entry, or none.
+            (Workload::Txn, "txn") => {
+                crate::txn::parse(&op.value)?;
+                ("/txn", json!({"ops": op.value}))
+            }
             _ => return None,
         };
         Some(Call { path, body })

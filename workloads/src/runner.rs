@@ -235,7 +235,7 @@ pub(crate) async fn perform<C: Client>(
         process: Process::Client(process),
         kind: EventType::Invoke,
         f: op.f.clone(),
-        key: Some(op.key.clone()),
+        key: op.history_key(),
         value: op.value.clone(),
         node: Some(node.to_string()),
         error: None,
@@ -267,7 +267,7 @@ pub(crate) async fn perform<C: Client>(
         process: Process::Client(process),
         kind: answer.completion.event_type(),
         f: op.f.clone(),
-        key: Some(op.key.clone()),
+        key: op.history_key(),
         value,
         node: Some(answer.node.to_string()),
         error,
@@ -405,9 +405,11 @@ mod tests {
     async fn histories_are_well_formed_and_linearizable_with_lost_answers() {
         // The fake cluster is a linearizable store; `queue` (streams of
         // NATS JetStream) is tested against real servers (tests/nats_cluster.rs).
+        // `txn` histories are judged by the transaction check, not a model
+        // (below).
         for workload in Workload::ALL
             .into_iter()
-            .filter(|&workload| workload != Workload::Queue)
+            .filter(|&workload| !matches!(workload, Workload::Queue | Workload::Txn))
         {
             let options = options(workload, 4);
             let cluster = FakeCluster::new(Duration::from_millis(2), 7);
@@ -431,6 +433,62 @@ mod tests {
             }
             assert_eq!(run.done.keys, first_use, "{workload}");
         }
+    }
+
+    #[tokio::test]
+    async fn txn_histories_have_no_key_and_every_read_is_a_prefix_of_the_longest() {
+        let options = options(Workload::Txn, 4);
+        let cluster = FakeCluster::new(Duration::from_millis(2), 7);
+        let run = run(cluster, &options, Duration::from_millis(300)).await;
+        assert_well_formed(&run.events);
+        let counts = run.stats.snapshot();
+        assert!(counts.ok > 20 && counts.info > 0, "{counts:?}");
+        // key -> every list read; key -> every element appended (any outcome).
+        let mut reads: std::collections::BTreeMap<String, Vec<Vec<serde_json::Value>>> =
+            Default::default();
+        let mut appended: BTreeSet<(String, String)> = BTreeSet::new();
+        for event in &run.events {
+            assert_eq!((event.f.as_str(), &event.key), ("txn", &None), "{event:?}");
+            let ops = event.value.as_array().expect("a txn's value is a list");
+            for op in ops {
+                let key = op[1].as_str().expect("string keys").to_string();
+                match (op[0].as_str(), event.kind) {
+                    (Some("append"), _) => {
+                        appended.insert((key, op[2].to_string()));
+                    }
+                    (Some("r"), EventType::Ok) => {
+                        let list = op[2].as_array().expect("ok reads are lists").clone();
+                        reads.entry(key).or_default().push(list);
+                    }
+                    (Some("r"), _) => assert!(op[2].is_null(), "{event:?}"),
+                    _ => panic!("not a micro-op: {op}"),
+                }
+            }
+        }
+        assert!(reads.len() > 1, "{reads:?}");
+        for (key, lists) in &reads {
+            let longest = lists
+                .iter()
+                .max_by_key(|list| list.len())
+                .expect("one read");
+            for list in lists {
+                assert_eq!(list[..], longest[..list.len()], "{key}: {list:?}");
+            }
+            for element in longest {
+                assert!(appended.contains(&(key.clone(), element.to_string())));
+            }
+        }
+        // Keys come from inside the transactions, in order of first use.
+        let mut first_use: Vec<String> = Vec::new();
+        for event in run.events.iter().filter(|e| e.kind == EventType::Invoke) {
+            for op in event.value.as_array().expect("a list") {
+                let key = op[1].as_str().expect("a string").to_string();
+                if !first_use.contains(&key) {
+                    first_use.push(key);
+                }
+            }
+        }
+        assert_eq!(run.done.keys, first_use);
     }
 
     #[tokio::test]

@@ -23,16 +23,20 @@ pub enum Workload {
     /// Publish unique values to a replicated stream per key and read whole
     /// streams node by node (NATS JetStream; the `queue` check).
     Queue,
+    /// Transactions of list-append micro-ops over a few hot keys
+    /// (`txn-list-append`; docs/design.md, "Transactions").
+    Txn,
 }
 
 impl Workload {
     /// Every workload, in the order the CLI lists them.
-    pub const ALL: [Workload; 5] = [
+    pub const ALL: [Workload; 6] = [
         Workload::Register,
         Workload::Append,
         Workload::Counter,
         Workload::Set,
         Workload::Queue,
+        Workload::Txn,
     ];
 
     /// The name used on the command line and in files.
@@ -44,6 +48,7 @@ impl Workload {
             Workload::Counter => "counter",
             Workload::Set => "set",
             Workload::Queue => "queue",
+            Workload::Txn => "txn",
         }
     }
 
@@ -51,12 +56,14 @@ impl Workload {
     /// its histories are judged by the queue check alone (lost, phantom,
     /// duplicate, divergent messages; docs/nats.md), which no
     /// linearizability model expresses; its model is `set` in name only,
-    /// for callers that need one.
+    /// for callers that need one. `txn` is judged by the transaction check
+    /// (`txn-list-append`, no linearizability model); its model is
+    /// `list-append` in name only.
     #[must_use]
     pub fn model(self) -> ModelKind {
         match self {
             Workload::Register => ModelKind::Kv,
-            Workload::Append => ModelKind::ListAppend,
+            Workload::Append | Workload::Txn => ModelKind::ListAppend,
             Workload::Counter => ModelKind::Counter,
             Workload::Set | Workload::Queue => ModelKind::Set,
         }
@@ -64,7 +71,9 @@ impl Workload {
 
     /// How many ops a key gets before clients move to a fresh key (Jepsen's
     /// independent keys: short per-key histories stay checkable, and list
-    /// and set reads stay short).
+    /// and set reads stay short). For `txn`: how many elements are appended
+    /// to a key before it retires (reads do not count), so that reads stay
+    /// short and transactions keep meeting on the same few keys.
     #[must_use]
     pub fn default_ops_per_key(self) -> usize {
         match self {
@@ -72,6 +81,7 @@ impl Workload {
             Workload::Append | Workload::Set => 300,
             // A stream per key; a final read gets every message one by one.
             Workload::Queue => 500,
+            Workload::Txn => 32,
         }
     }
 
@@ -81,10 +91,13 @@ impl Workload {
         match self {
             Workload::Register | Workload::Append => 4,
             Workload::Counter | Workload::Set | Workload::Queue => 2,
+            // Hot keys: a transaction of up to 4 micro-ops often meets
+            // others on the same keys, so dependency cycles can form.
+            Workload::Txn => 5,
         }
     }
 
-    /// The prefix of this workload's key names (`r0`, `l0`, `c0`, `s0`, ...):
+    /// The prefix of this workload's key names (`r0`, `l0`, `c0`, `s0`, `t0`, ...):
     /// distinct per workload, so that workloads run one after another on one
     /// cluster never touch a key of another shape (raftkv's `wrong-type`).
     #[must_use]
@@ -95,6 +108,7 @@ impl Workload {
             Workload::Counter => "c",
             Workload::Set => "s",
             Workload::Queue => "q",
+            Workload::Txn => "t",
         }
     }
 }
@@ -152,5 +166,13 @@ mod tests {
         assert_eq!(Workload::Append.model(), ModelKind::ListAppend);
         assert_eq!(Workload::Counter.model(), ModelKind::Counter);
         assert_eq!(Workload::Set.model(), ModelKind::Set);
+    }
+
+    #[test]
+    fn txn_retires_keys_after_32_appends_over_5_hot_keys() {
+        assert_eq!("txn".parse::<Workload>(), Ok(Workload::Txn));
+        assert_eq!(Workload::Txn.key_prefix(), "t");
+        assert_eq!(Workload::Txn.default_ops_per_key(), 32);
+        assert_eq!(Workload::Txn.default_active_keys(), 5);
     }
 }

@@ -463,6 +463,89 @@ async fn register_append_and_set_histories_on_etcd_are_linearizable() {
     cluster.teardown();
 }
 
+/// A `txn` run on a real cluster, then read-only transactions of every key
+/// through every node. Without the transaction check (docs/checks.md), what
+/// one Txn per transaction must give: every read of a key is a prefix of
+/// the key's longest read (one order per key), each read ends with the
+/// transaction's own earlier appends, every acknowledged append is in its
+/// key's final list, and guards both hold and fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn txn_reads_follow_one_order_per_key_and_keep_every_acknowledged_append() {
+    let cluster = start_cluster().await;
+    let client = cluster.client(ReadMode::Linearizable);
+    wait_for_leader(&client).await;
+    let recorded = run_phase(&client, Workload::Txn, Duration::from_secs(3), 7).await;
+    assert!(
+        recorded.counts.ok >= 100,
+        "too few transactions committed: {:?}",
+        recorded.counts
+    );
+    let reads = final_reads(
+        client.as_ref(),
+        Workload::Txn,
+        &recorded.keys,
+        NODES,
+        recorded.recorder.as_ref(),
+        recorded.next_process,
+        Instant::now() + Duration::from_secs(5),
+    )
+    .await;
+    assert!(reads.missing.is_empty(), "{reads:?}");
+    assert_eq!(
+        reads.ok,
+        (recorded.keys.len().div_ceil(workloads::FINAL_TXN_KEYS) * NODES) as u64
+    );
+    let events = recorded.recorder.events();
+    let problems = malformations(&events);
+    assert!(problems.is_empty(), "{problems:#?}");
+    let mut lists: BTreeMap<String, Vec<Vec<Value>>> = BTreeMap::new();
+    let mut acknowledged: Vec<(String, Value)> = Vec::new();
+    let mut conflicts = 0;
+    for event in &events {
+        if event.error.as_deref() == Some(workloads::GUARD_FAILED) {
+            conflicts += 1;
+        }
+        if event.kind != EventType::Ok {
+            continue;
+        }
+        assert_eq!((event.f.as_str(), &event.key), ("txn", &None), "{event:?}");
+        let mut own: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for op in event.value.as_array().expect("a txn's value is a list") {
+            let key = op[1].as_str().expect("string keys").to_string();
+            if op[0] == "append" {
+                own.entry(key.clone()).or_default().push(op[2].clone());
+                acknowledged.push((key, op[2].clone()));
+            } else {
+                let list = op[2].as_array().expect("an ok read is a list").clone();
+                let mine = own.get(&key).cloned().unwrap_or_default();
+                assert!(list.ends_with(&mine), "own appends unseen: {event:?}");
+                lists.entry(key).or_default().push(list);
+            }
+        }
+    }
+    assert!(
+        conflicts > 0,
+        "no guard ever failed: the run tested nothing"
+    );
+    for (key, reads) in &lists {
+        let longest = reads.iter().max_by_key(|list| list.len()).expect("a read");
+        for list in reads {
+            assert_eq!(
+                list[..],
+                longest[..list.len()],
+                "{key}: {list:?} vs {longest:?}"
+            );
+        }
+    }
+    for (key, element) in &acknowledged {
+        assert!(
+            lists[key].iter().any(|list| list.contains(element)),
+            "{key}: acknowledged append of {element} never read"
+        );
+    }
+    cluster.teardown();
+}
+
 /// With one follower cut off from the others, it has no leader: with the
 /// `hasleader` header its linearizable reads and its writes are refused
 /// (`no-leader`), while serializable reads are served from its own state,

@@ -96,7 +96,7 @@ impl Plan {
             ),
             Protocol::Etcd if !EtcdClient::supports(workload) => bail!(
                 "--workload {workload} is not supported on etcd (it has no atomic add); \
-                 use register, append or set"
+                 use register, append, set or txn"
             ),
             Protocol::Raftkv if read_mode != ReadMode::Linearizable => bail!(
                 "--read-mode {read_mode} is for etcd targets; raftkv reads are always linearizable \

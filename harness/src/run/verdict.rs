@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use checker::anomalies::txn::{Consistency, TxnReport};
 use checker::AnomalyReport;
 use checker::{CheckOptions, Format, History, KeyOutcome, Verdict};
 use results::{CheckResult, OpCounts, RunDir, RunResults};
@@ -295,6 +296,59 @@ fn anomalies(report: AnomalyReport, history: Option<&History>) -> Judged {
     }
 }
 
+/// The name of the transaction check, in `results.json` and anomaly kinds
+/// (`txn-list-append:G-single`).
+const TXN_CHECK: &str = "txn-list-append";
+/// How many forbidden anomalies the summary explains.
+const TXN_EXPLAINED: usize = 5;
+
+/// The transaction check of a `txn` run: the history held to strict
+/// serializability (etcd's promise, and raftkv's).
+fn transactions(history: &History) -> Judged {
+    match checker::anomalies::txn::check_history(history, Consistency::StrictSerializable) {
+        Ok(report) => {
+            let summary = report.summary();
+            judge_txn(&report, summary)
+        }
+        Err(err) => Judged::unknown(TXN_CHECK, format!("could not check: {err}")),
+    }
+}
+
+/// A transaction report as a [`Judged`]: the explanations of its first
+/// forbidden anomalies, the earliest invoke among them as the detection
+/// time, and each forbidden class as a kind (`txn-list-append:G-single`).
+/// Anomalies the level allows are in the details only.
+fn judge_txn(report: &TxnReport, summary: String) -> Judged {
+    let forbidden: Vec<_> = report
+        .anomalies
+        .iter()
+        .filter(|anomaly| anomaly.forbidden)
+        .collect();
+    let explanations = forbidden
+        .iter()
+        .take(TXN_EXPLAINED)
+        .map(|anomaly| format!("{}: {}", anomaly.class, anomaly.explanation))
+        .collect();
+    let detection_ns = forbidden.iter().filter_map(|anomaly| anomaly.time).min();
+    let mut kinds: Vec<String> = forbidden
+        .iter()
+        .map(|anomaly| format!("{TXN_CHECK}:{}", anomaly.class))
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    Judged {
+        result: CheckResult {
+            name: TXN_CHECK.into(),
+            verdict: report.verdict,
+            summary,
+            details: serde_json::to_value(report).unwrap_or_default(),
+        },
+        explanations,
+        detection_ns,
+        kinds,
+    }
+}
+
 /// A JSON Lines reader of the checker: the lines read, and warnings.
 type LinesReader<T> = fn(&str, &str) -> checker::Result<(Vec<T>, Vec<String>)>;
 
@@ -334,6 +388,7 @@ pub fn finish(plan: &Plan, run: &RunDir, record: &TestRecord, observed: Observat
             Workload::Append => anomalies(checker::check_list_append(history), Some(history)),
             Workload::Set => anomalies(checker::check_set(history), Some(history)),
             Workload::Queue => anomalies(checker::check_queue(history), Some(history)),
+            Workload::Txn => transactions(history),
         });
         // Only the raftkv protocol lists committed log entries (etcd has
         // no such call; its rollback check from the client side is to come).
@@ -621,5 +676,77 @@ mod tests {
                 "linearizability:nonlinearizable",
             ]
         );
+    }
+
+    fn txn_anomaly(class: &str, forbidden: bool, time: u64) -> checker::anomalies::txn::TxnAnomaly {
+        checker::anomalies::txn::TxnAnomaly {
+            class: class.into(),
+            forbidden,
+            txns: vec![2, 8],
+            edges: Vec::new(),
+            explanation: format!("T2 and T8 form a {class} cycle"),
+            time: Some(time),
+        }
+    }
+
+    fn txn_report(
+        verdict: Verdict,
+        anomalies: Vec<checker::anomalies::txn::TxnAnomaly>,
+    ) -> TxnReport {
+        let mut counts = BTreeMap::new();
+        for anomaly in &anomalies {
+            *counts.entry(anomaly.class.clone()).or_default() += 1;
+        }
+        TxnReport {
+            consistency: Consistency::StrictSerializable,
+            verdict,
+            anomalies,
+            counts,
+            witness: None,
+            reason: None,
+            stats: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_txn_report_is_judged_by_its_forbidden_anomalies_earliest_first() {
+        let report = txn_report(
+            Verdict::Invalid,
+            vec![
+                txn_anomaly("G-single", true, 9_000_000),
+                txn_anomaly("G2-item", true, 4_000_000),
+                txn_anomaly("G-single", true, 7_000_000),
+                txn_anomaly("G1c", false, 1_000_000),
+            ],
+        );
+        let judged = judge_txn(&report, "INVALID: 2 G-single, 1 G2-item".into());
+        assert_eq!(judged.result.name, "txn-list-append");
+        assert_eq!(judged.result.verdict, Verdict::Invalid);
+        assert_eq!(judged.result.summary, "INVALID: 2 G-single, 1 G2-item");
+        assert_eq!(
+            judged.kinds,
+            ["txn-list-append:G-single", "txn-list-append:G2-item"]
+        );
+        // The earliest forbidden anomaly; an allowed one is no detection.
+        assert_eq!(judged.detection_ns, Some(4_000_000));
+        assert_eq!(judged.explanations.len(), 3);
+        assert_eq!(
+            judged.explanations[0],
+            "G-single: T2 and T8 form a G-single cycle"
+        );
+        assert_eq!(
+            judged.result.details["anomalies"][1]["class"], "G2-item",
+            "the report is the details"
+        );
+        assert_eq!(judged.result.details["consistency"], "strict-serializable");
+    }
+
+    #[test]
+    fn a_valid_txn_report_has_no_kinds_and_no_detection_time() {
+        let report = txn_report(Verdict::Valid, Vec::new());
+        let judged = judge_txn(&report, "valid".into());
+        assert_eq!(judged.result.verdict, Verdict::Valid);
+        assert!(judged.kinds.is_empty() && judged.explanations.is_empty());
+        assert_eq!(judged.detection_ns, None);
     }
 }

@@ -174,14 +174,19 @@ fn read_modes_round_trip_through_from_str_display_and_serde() {
 }
 
 #[test]
-fn etcd_supports_register_append_and_set_but_not_counter() {
+fn etcd_supports_register_append_set_and_txn_but_not_counter() {
     let supported: Vec<Workload> = Workload::ALL
         .into_iter()
         .filter(|&workload| EtcdClient::supports(workload))
         .collect();
     assert_eq!(
         supported,
-        vec![Workload::Register, Workload::Append, Workload::Set]
+        vec![
+            Workload::Register,
+            Workload::Append,
+            Workload::Set,
+            Workload::Txn
+        ]
     );
 }
 
@@ -919,4 +924,166 @@ fn committed_log_is_not_offered() {
         None
     );
     assert_eq!(client.op_timeout(), Duration::from_secs(1));
+}
+
+/// A Txn answer whose responses range each value of `ranges` in order.
+fn txn_ranges(succeeded: bool, ranges: &[Option<Value>]) -> Value {
+    let responses: Vec<Value> = ranges
+        .iter()
+        .enumerate()
+        .map(|(i, value)| json!({"response_range": range_answer(value.clone(), 3 + i as u64)}))
+        .collect();
+    json!({"header": header(), "succeeded": succeeded, "responses": responses})
+}
+
+#[tokio::test]
+async fn a_txn_reads_its_appended_keys_then_commits_one_guarded_txn() {
+    let gateway = fake_gateway(Duration::ZERO, |_, body| {
+        if body.get("compare").is_none() {
+            // The first read: t0 holds [1, 2] at revision 3, t1 is absent.
+            (200, txn_ranges(true, &[Some(json!([1, 2])), None]))
+        } else {
+            // The Txn: the range of t0 before the puts, then the puts.
+            let mut answer = txn_ranges(true, &[Some(json!([1, 2]))]);
+            answer["responses"]
+                .as_array_mut()
+                .expect("a list")
+                .push(json!({"response_put": {}}));
+            (200, answer)
+        }
+    })
+    .await;
+    let client = client(&[&gateway], ReadMode::Linearizable);
+    let txn = op(
+        Workload::Txn,
+        "txn",
+        json!([
+            ["append", "t0", 3],
+            ["append", "t1", 1],
+            ["r", "t0", null],
+            ["append", "t0", 4]
+        ]),
+    );
+    let answer = client.invoke(NodeId(0), &txn).await;
+    assert_eq!(
+        answer.completion,
+        Completion::Ok(json!([
+            ["append", "t0", 3],
+            ["append", "t1", 1],
+            ["r", "t0", [1, 2, 3]],
+            ["append", "t0", 4]
+        ]))
+    );
+    assert_eq!(answer.revision, Some(7), "the Txn's header revision");
+    let requests = gateway.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(requests.iter().all(|request| request.path == "/v3/kv/txn"));
+    let (t0, t1) = (BASE64.encode("t0"), BASE64.encode("t1"));
+    assert_eq!(
+        requests[0].body,
+        json!({"success": [{"request_range": {"key": t0, "serializable": true}},
+                           {"request_range": {"key": t1, "serializable": true}}]})
+    );
+    assert!(!requests[0].requires_leader && requests[1].requires_leader);
+    assert_eq!(
+        requests[1].body,
+        json!({
+            "compare": [
+                {"key": t0, "target": "MOD", "result": "EQUAL", "mod_revision": "3"},
+                {"key": t1, "target": "MOD", "result": "EQUAL", "mod_revision": "0"},
+            ],
+            "success": [
+                {"request_range": {"key": t0}},
+                {"request_put": {"key": t0, "value": encode_value(&json!([1, 2, 3, 4]))}},
+                {"request_put": {"key": t1, "value": encode_value(&json!([1]))}},
+            ],
+            "failure": [],
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_txn_whose_guard_failed_fails_definitely_without_retrying() {
+    let gateway = fake_gateway(Duration::ZERO, |_, body| {
+        if body.get("compare").is_none() {
+            (200, txn_ranges(true, &[None]))
+        } else {
+            (200, json!({"header": header()}))
+        }
+    })
+    .await;
+    let client = client(&[&gateway], ReadMode::Linearizable);
+    let txn = op(Workload::Txn, "txn", json!([["append", "t0", 1]]));
+    assert_eq!(
+        completion(&client, &txn).await,
+        Completion::fail(GUARD_FAILED)
+    );
+    assert_eq!(gateway.hits.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_read_only_txn_is_one_txn_in_the_read_mode_and_never_ends_in_info() {
+    let gateway = fake_gateway(Duration::ZERO, |_, _| {
+        (200, txn_ranges(true, &[Some(json!([5])), None]))
+    })
+    .await;
+    let client_serializable = client(&[&gateway], ReadMode::Serializable);
+    let reads = op(
+        Workload::Txn,
+        "txn",
+        json!([["r", "t0", null], ["r", "t1", null]]),
+    );
+    assert_eq!(
+        completion(&client_serializable, &reads).await,
+        Completion::Ok(json!([["r", "t0", [5]], ["r", "t1", []]]))
+    );
+    let request = gateway.last();
+    assert!(!request.requires_leader);
+    assert_eq!(
+        request.body["success"][0]["request_range"]["serializable"],
+        true
+    );
+    // A gateway that answers too late: info for an update, fail for reads.
+    let slow = fake_gateway(Duration::from_secs(2), |_, _| {
+        (200, txn_ranges(true, &[None]))
+    })
+    .await;
+    let client_slow = client(&[&slow], ReadMode::Linearizable);
+    let one_read = op(Workload::Txn, "txn", json!([["r", "t0", null]]));
+    assert_eq!(
+        completion(&client_slow, &one_read).await,
+        Completion::fail("timeout")
+    );
+}
+
+#[tokio::test]
+async fn a_txn_whose_commit_times_out_is_info_and_one_whose_first_read_fails_is_fail() {
+    let gateway = fake_gateway(Duration::ZERO, |_, body| {
+        if body.get("compare").is_none() {
+            (200, txn_ranges(true, &[None]))
+        } else {
+            (500, grpc_error("etcdserver: request timed out", 14))
+        }
+    })
+    .await;
+    let committing = client(&[&gateway], ReadMode::Linearizable);
+    let txn = op(Workload::Txn, "txn", json!([["append", "t0", 1]]));
+    assert_eq!(
+        completion(&committing, &txn).await,
+        Completion::info("request-timed-out")
+    );
+    let refusing = fake_gateway(Duration::ZERO, |_, _| {
+        (500, grpc_error("etcdserver: request timed out", 14))
+    })
+    .await;
+    let reading = client(&[&refusing], ReadMode::Linearizable);
+    assert_eq!(
+        completion(&reading, &txn).await,
+        Completion::fail("request-timed-out")
+    );
+    assert_eq!(
+        refusing.hits.load(Ordering::SeqCst),
+        1,
+        "no Txn after a failed read"
+    );
 }

@@ -473,3 +473,107 @@ async fn committed_log_follows_pages_up_to_max_entries() {
     assert_eq!(indexes, vec![2, 3, 4]);
     assert_eq!(client.committed_log(NodeId(5), 1, 10).await, None);
 }
+
+/// A fake `/txn` that fills each read with `[1, 2]` and echoes appends.
+fn fill_txn(body: &Value) -> Value {
+    let ops: Vec<Value> = body["ops"]
+        .as_array()
+        .map(|ops| {
+            ops.iter()
+                .map(|op| match op[0].as_str() {
+                    Some("r") => json!(["r", op[1], [1, 2]]),
+                    _ => op.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({"ops": ops, "index": 4})
+}
+
+#[tokio::test]
+async fn a_txn_posts_its_micro_ops_to_txn_and_takes_the_reads_filled_in() {
+    let node = fake_node(Duration::ZERO, |path, body| match path {
+        "/txn" => (200, fill_txn(body)),
+        _ => (404, error_body("not-found", true, None)),
+    })
+    .await;
+    let client = client(&[&node]);
+    let txn = op(
+        Workload::Txn,
+        "txn",
+        json!([["append", "t0", 3], ["r", "t1", null]]),
+    );
+    assert_eq!(
+        completion(&client, &txn).await,
+        Completion::Ok(json!([["append", "t0", 3], ["r", "t1", [1, 2]]]))
+    );
+    assert_eq!(
+        *node.last_body.lock().expect("not poisoned"),
+        json!({"ops": [["append", "t0", 3], ["r", "t1", null]]})
+    );
+}
+
+#[tokio::test]
+async fn a_txn_answer_that_does_not_match_the_request_is_info_or_fail_if_read_only() {
+    // Every read comes back `null`: not a list.
+    let node = fake_node(Duration::ZERO, |_, body| {
+        (200, json!({"ops": body["ops"], "index": 2}))
+    })
+    .await;
+    let client = client(&[&node]);
+    let update = op(
+        Workload::Txn,
+        "txn",
+        json!([["append", "t0", 1], ["r", "t0", null]]),
+    );
+    assert_eq!(
+        completion(&client, &update).await,
+        Completion::info("bad-response")
+    );
+    let reads = op(Workload::Txn, "txn", json!([["r", "t0", null]]));
+    assert_eq!(
+        completion(&client, &reads).await,
+        Completion::fail("bad-response")
+    );
+}
+
+#[tokio::test]
+async fn a_txn_follows_not_leader_and_ends_by_the_error_table() {
+    let follower = fake_node(Duration::ZERO, |_, _| {
+        (503, error_body("not-leader", true, Some(2)))
+    })
+    .await;
+    let leader = fake_node(Duration::ZERO, |_, body| {
+        if body["ops"][0][0] == "append" {
+            (504, error_body("timeout", false, None))
+        } else {
+            (200, fill_txn(body))
+        }
+    })
+    .await;
+    let client = client(&[&follower, &leader]);
+    let reads = op(Workload::Txn, "txn", json!([["r", "t0", null]]));
+    let answer = client.invoke(NodeId(0), &reads).await;
+    assert_eq!(
+        answer.completion,
+        Completion::Ok(json!([["r", "t0", [1, 2]]]))
+    );
+    assert_eq!(answer.node, NodeId(1));
+    let update = op(Workload::Txn, "txn", json!([["append", "t0", 5]]));
+    assert_eq!(
+        client.invoke(NodeId(0), &update).await.completion,
+        Completion::info("timeout")
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_txn_fails_without_sending() {
+    let node = fake_node(Duration::ZERO, |_, _| (200, json!({}))).await;
+    let client = client(&[&node]);
+    let bad = op(Workload::Txn, "txn", json!([["write", "t0", 1]]));
+    assert_eq!(
+        completion(&client, &bad).await,
+        Completion::fail("unsupported-op")
+    );
+    assert_eq!(node.hits.load(Ordering::SeqCst), 0);
+}
