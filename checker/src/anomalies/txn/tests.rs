@@ -760,7 +760,7 @@ proptest! {
         fail_ppm in 0u32..200_000,
     ) {
         let h = serial_history(&Shape {
-            txns, clients, max_mops: 6, hot_keys, retire_after: 12, info_ppm, fail_ppm, seed,
+            txns, clients, max_mops: 6, hot_keys, retire_after: 12, info_ppm, fail_ppm, stale_ppm: 0, seed,
         });
         for level in ALL {
             let report = check_txn(&h, level);
