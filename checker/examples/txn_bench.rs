@@ -1,9 +1,10 @@
 //! Times `check_txn` on a synthetic serial list-append history
 //! (docs/benchmarks.md, "txn-list-append").
 //!
-//! `cargo run -p checker --release --example txn_bench -- [TXNS] [LEVEL] [RUNS]`
-//! (defaults: 1000000 strict-serializable 5): 10 clients, 4 micro-ops on
-//! average, 1 % crashed, keys retiring after 32 appends. Prints each run's
+//! `cargo run -p checker --release --example txn_bench -- [TXNS] [LEVEL] [RUNS] [STALE_PPM]`
+//! (defaults: 1000000 strict-serializable 5 0): 10 clients, 4 micro-ops on
+//! average, 1 % crashed, keys retiring after 32 appends; STALE_PPM reads per
+//! million return a stale prefix (an invalid history). Prints each run's
 //! wall time, the median, and the verdict.
 
 use std::time::Instant;
@@ -22,6 +23,9 @@ fn main() {
     let runs: usize = args
         .next()
         .map_or(5, |a| a.parse().expect("RUNS is a number"));
+    let stale_ppm: u32 = args
+        .next()
+        .map_or(0, |a| a.parse().expect("STALE_PPM is a number"));
     let shape = Shape {
         txns,
         clients: 10,
@@ -30,6 +34,7 @@ fn main() {
         retire_after: 32,
         info_ppm: 10_000,
         fail_ppm: 0,
+        stale_ppm,
         seed: 7,
     };
     let started = Instant::now();

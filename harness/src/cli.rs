@@ -87,34 +87,61 @@ impl ValueEnum for GenModelArg {
         }))
     }
 }
-/// `check --model`: a linearizability model (`Some`), or `queue` (`None`):
-/// the queue check of NATS streams (docs/checks.md, "queue"), which is no
-/// linearizability model.
+/// `check --model`: a linearizability model, the queue check of NATS
+/// streams (docs/checks.md, "queue"), or the transaction isolation check
+/// (docs/checks.md, "txn-list-append"); the last two are no
+/// linearizability models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CheckModelArg(pub Option<checker::ModelKind>);
+pub enum CheckModelArg {
+    /// A linearizability model.
+    Model(checker::ModelKind),
+    /// `queue`.
+    Queue,
+    /// `txn-list-append`.
+    TxnListAppend,
+}
+
+impl CheckModelArg {
+    /// The linearizability model, if it is one.
+    pub fn model(self) -> Option<checker::ModelKind> {
+        match self {
+            CheckModelArg::Model(model) => Some(model),
+            CheckModelArg::Queue | CheckModelArg::TxnListAppend => None,
+        }
+    }
+}
 
 /// The name `check --model` takes for the queue check.
 pub const QUEUE_CHECK: &str = "queue";
+/// The name `check --model` takes for the transaction isolation check.
+pub const TXN_CHECK: &str = "txn-list-append";
 
 impl ValueEnum for CheckModelArg {
     fn value_variants<'a>() -> &'a [Self] {
         static ALL: LazyLock<Vec<CheckModelArg>> = LazyLock::new(|| {
             checker::ModelKind::ALL
                 .iter()
-                .map(|&model| CheckModelArg(Some(model)))
-                .chain(std::iter::once(CheckModelArg(None)))
+                .map(|&model| CheckModelArg::Model(model))
+                .chain([CheckModelArg::Queue, CheckModelArg::TxnListAppend])
                 .collect()
         });
         &ALL
     }
 
     fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(PossibleValue::new(match self.0 {
-            Some(model) => model.name(),
-            None => QUEUE_CHECK,
+        Some(PossibleValue::new(match self {
+            CheckModelArg::Model(model) => model.name(),
+            CheckModelArg::Queue => QUEUE_CHECK,
+            CheckModelArg::TxnListAppend => TXN_CHECK,
         }))
     }
 }
+
+choice!(
+    /// A `--consistency` of `check --model txn-list-append`.
+    ConsistencyArg,
+    checker::anomalies::txn::Consistency
+);
 
 choice!(
     /// A `--workload` of `run`.
@@ -255,9 +282,14 @@ pub struct CheckArgs {
     pub format: FormatArg,
     /// Model. Default: the format's (porcupine-etcd and edn: cas-register;
     /// porcupine-kv: kv-append; jsonl: inferred from the ops). `queue` runs
-    /// the queue check of NATS streams instead of a linearizability search.
+    /// the queue check of NATS streams instead of a linearizability search;
+    /// `txn-list-append` the transaction isolation check.
     #[arg(long, value_enum)]
     pub model: Option<CheckModelArg>,
+    /// With `--model txn-list-append`: the isolation level the history is
+    /// held to (default strict-serializable).
+    #[arg(long, value_enum)]
+    pub consistency: Option<ConsistencyArg>,
     /// Time budget per file; keys not decided by then are unknown.
     #[arg(long, default_value = "30s", value_parser = positive_duration, allow_hyphen_values = true)]
     pub timeout: Duration,

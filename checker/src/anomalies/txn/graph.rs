@@ -21,18 +21,25 @@ pub(super) struct Csr {
 impl Csr {
     /// Builds the rows from an edge list (a counting sort by source).
     pub fn build(n: usize, edges: &[RawEdge]) -> Csr {
+        Csr::build_from(n, &[edges])
+    }
+
+    /// Builds the rows from several edge lists.
+    pub fn build_from(n: usize, lists: &[&[RawEdge]]) -> Csr {
+        let edges = || lists.iter().flat_map(|list| list.iter());
+        let total: usize = lists.iter().map(|list| list.len()).sum();
         let mut offs = vec![0usize; n + 1];
-        for e in edges {
+        for e in edges() {
             offs[e.from as usize + 1] += 1;
         }
         for v in 0..n {
             offs[v + 1] += offs[v];
         }
         let mut fill = offs.clone();
-        let mut to = vec![0u32; edges.len()];
-        let mut kind = vec![0u8; edges.len()];
-        let mut key = vec![0u32; edges.len()];
-        for e in edges {
+        let mut to = vec![0u32; total];
+        let mut kind = vec![0u8; total];
+        let mut key = vec![0u32; total];
+        for e in edges() {
             let slot = &mut fill[e.from as usize];
             to[*slot] = e.to;
             kind[*slot] = e.kind;
@@ -71,6 +78,7 @@ pub(super) fn realtime_edges(h: &TxnHistory, node: &[bool], out: &mut Vec<RawEdg
         .filter_map(|(t, txn)| txn.ret.map(|ret| (ret, t as u32)))
         .collect();
     completions.sort_unstable();
+    out.reserve(completions.len() * 4);
     // Per transaction: how many completions came before its invoke.
     let mut seen_at_invoke = vec![0u32; h.txns.len()];
     // The frontier, as (completion sequence number, txn), oldest first.

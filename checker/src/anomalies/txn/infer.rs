@@ -272,14 +272,7 @@ struct Part {
 
 /// Infers version orders, edges and non-cycle anomalies.
 pub(super) fn infer(h: &TxnHistory) -> Inferred {
-    let t0 = std::time::Instant::now();
-    let tick = |what: &str| {
-        if std::env::var_os("TXN_TIMING").is_some() {
-            eprintln!("  {what}: {:.1} ms", t0.elapsed().as_secs_f64() * 1e3)
-        }
-    };
     let by_key = group_by_key(h);
-    tick("group");
     let nkeys = h.keys.len();
     let chunks: Vec<usize> = (0..nkeys).step_by(KEYS_PER_TASK).collect();
     let parts: Vec<Part> = chunks
@@ -293,7 +286,6 @@ pub(super) fn infer(h: &TxnHistory) -> Inferred {
             part
         })
         .collect();
-    tick("keys");
     let internal: Vec<Vec<Found>> = h
         .txns
         .par_chunks(TXNS_PER_TASK)
@@ -308,7 +300,6 @@ pub(super) fn infer(h: &TxnHistory) -> Inferred {
             found
         })
         .collect();
-    tick("internal");
     let mut out = Inferred {
         observed: vec![false; h.txns.len()],
         reads: by_key.reads.len() as u64,

@@ -24,6 +24,9 @@ pub struct Shape {
     pub info_ppm: u32,
     /// Fraction of transactions that abort (`fail`), per million.
     pub fail_ppm: u32,
+    /// Fraction of reads that return a stale prefix (a shorter list than
+    /// the key's), per million: 0 keeps the history valid.
+    pub stale_ppm: u32,
     /// Seed of the generator.
     pub seed: u64,
 }
@@ -40,6 +43,7 @@ impl Default for Shape {
             retire_after: 32,
             info_ppm: 10_000,
             fail_ppm: 10_000,
+            stale_ppm: 0,
             seed: 1,
         }
     }
@@ -122,7 +126,14 @@ pub fn serial_history(shape: &Shape) -> TxnHistory {
             if rng.chance(500_000) {
                 let elems = (status == Status::Committed).then(|| {
                     let from = h.read_elems.len() as u32;
-                    h.read_elems.extend_from_slice(&lists[key as usize]);
+                    let list = &lists[key as usize];
+                    let len =
+                        if shape.stale_ppm > 0 && !list.is_empty() && rng.chance(shape.stale_ppm) {
+                            rng.below(list.len() as u64) as usize
+                        } else {
+                            list.len()
+                        };
+                    h.read_elems.extend_from_slice(&list[..len]);
                     from..h.read_elems.len() as u32
                 });
                 h.mops.push(Mop::Read { key, elems });
