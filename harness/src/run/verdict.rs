@@ -705,6 +705,7 @@ mod tests {
             witness: None,
             reason: None,
             stats: BTreeMap::new(),
+            warnings: Vec::new(),
         }
     }
 
