@@ -49,34 +49,11 @@ impl Default for Shape {
     }
 }
 
-/// splitmix64: a small, seeded generator (no dependency needed).
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub use crate::synth::Rng;
 
-impl Rng {
-    /// A generator from `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n` > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    /// True with probability `ppm` per million.
-    pub fn chance(&mut self, ppm: u32) -> bool {
-        self.below(1_000_000) < ppm as u64
-    }
+/// True with probability `ppm` per million.
+fn chance(rng: &mut Rng, ppm: u32) -> bool {
+    rng.below(1_000_000) < u64::from(ppm)
 }
 
 /// A history of `shape`: transaction `i` takes effect at time `10 i`, inside
@@ -105,9 +82,9 @@ pub fn serial_history(shape: &Shape) -> TxnHistory {
         let point = 10 * (i as u64 + 1) + 10 * spread;
         let call = point - rng.below(spread);
         let ret = point + rng.below(spread);
-        let status = if rng.chance(shape.info_ppm) {
+        let status = if chance(&mut rng, shape.info_ppm) {
             Status::Unknown
-        } else if rng.chance(shape.fail_ppm) {
+        } else if chance(&mut rng, shape.fail_ppm) {
             Status::Aborted
         } else {
             Status::Committed
@@ -115,7 +92,7 @@ pub fn serial_history(shape: &Shape) -> TxnHistory {
         let applies = match status {
             Status::Committed => true,
             Status::Aborted => false,
-            Status::Unknown => rng.chance(500_000),
+            Status::Unknown => chance(&mut rng, 500_000),
         };
         let nmops = 1 + rng.below(shape.max_mops.max(1) as u64) as usize;
         let start = h.mops.len() as u32;
@@ -123,16 +100,18 @@ pub fn serial_history(shape: &Shape) -> TxnHistory {
         for _ in 0..nmops {
             let slot = rng.below(hot.len() as u64) as usize;
             let key = hot[slot];
-            if rng.chance(500_000) {
+            if chance(&mut rng, 500_000) {
                 let elems = (status == Status::Committed).then(|| {
                     let from = h.read_elems.len() as u32;
                     let list = &lists[key as usize];
-                    let len =
-                        if shape.stale_ppm > 0 && !list.is_empty() && rng.chance(shape.stale_ppm) {
-                            rng.below(list.len() as u64) as usize
-                        } else {
-                            list.len()
-                        };
+                    let len = if shape.stale_ppm > 0
+                        && !list.is_empty()
+                        && chance(&mut rng, shape.stale_ppm)
+                    {
+                        rng.below(list.len() as u64) as usize
+                    } else {
+                        list.len()
+                    };
                     h.read_elems.extend_from_slice(&list[..len]);
                     from..h.read_elems.len() as u32
                 });

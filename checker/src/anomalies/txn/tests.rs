@@ -784,12 +784,12 @@ fn perturbed_history(seed: u64) -> TxnHistory {
     let mut specs: Vec<(Status, Vec<M>)> = Vec::new();
     let mut next = 1;
     for _ in 0..ntxns {
-        let aborted = rng.chance(150_000);
+        let aborted = rng.chance(0.15);
         let mut mops = Vec::new();
         let mut local = lists.clone();
         for _ in 0..1 + rng.below(3) {
             let k = rng.below(nkeys as u64) as i64;
-            if rng.chance(500_000) {
+            if rng.chance(0.5) {
                 mops.push(r(k, &local[k as usize]));
             } else {
                 mops.push(a(k, next));
@@ -814,12 +814,12 @@ fn perturbed_history(seed: u64) -> TxnHistory {
     for (_, mops) in specs.iter_mut() {
         for m in mops.iter_mut() {
             if let M::R(k, elems) = m {
-                if rng.chance(300_000) {
+                if rng.chance(0.3) {
                     let fin = &lists[*k as usize];
                     let len = rng.below(fin.len() as u64 + 1) as usize;
                     *elems = fin[..len].to_vec();
-                    if rng.chance(100_000) {
-                        elems.push(if rng.chance(500_000) {
+                    if rng.chance(0.1) {
+                        elems.push(if rng.chance(0.5) {
                             999
                         } else {
                             fin.first().copied().unwrap_or(999)
