@@ -75,21 +75,9 @@ pub fn run(args: CheckArgs) -> Result<u8> {
                 }
                 report.verdict.exit_code()
             }
-            Err(err) => {
-                if args.json {
-                    println!(
-                        "{}",
-                        json!({"file": file, "verdict": "error", "error": format!("{err:#}")})
-                    );
-                }
-                eprintln!("faultline: error: {err:#}");
-                EXIT_ERROR
-            }
+            Err(err) => file_error(args.json, file, &err),
         };
-        worst = Some(match worst {
-            None => code,
-            Some(prev) => most_serious(prev, code),
-        });
+        worst = Some(worst.map_or(code, |prev| most_serious(prev, code)));
     }
     Ok(worst.unwrap_or(0))
 }
@@ -140,10 +128,7 @@ fn run_queue(args: &CheckArgs) -> Result<u8> {
                 }
                 report.verdict.exit_code()
             }
-            Err(err) => {
-                eprintln!("faultline: error: {err:#}");
-                EXIT_ERROR
-            }
+            Err(err) => file_error(args.json, file, &err),
         };
         worst = Some(worst.map_or(code, |prev| most_serious(prev, code)));
     }
@@ -222,16 +207,7 @@ fn run_txn(args: &CheckArgs) -> Result<u8> {
                 }
                 report.verdict.exit_code()
             }
-            Err(err) => {
-                if args.json {
-                    println!(
-                        "{}",
-                        json!({"file": file, "verdict": "error", "error": format!("{err:#}")})
-                    );
-                }
-                eprintln!("faultline: error: {err:#}");
-                EXIT_ERROR
-            }
+            Err(err) => file_error(args.json, file, &err),
         };
         worst = Some(worst.map_or(code, |prev| most_serious(prev, code)));
     }
@@ -422,6 +398,19 @@ fn write_witness(report: &Report, target: &PathBuf, file: &Path) -> Result<()> {
         ),
     }
     Ok(())
+}
+
+/// Says why `file` could not be judged (on stdout too under `--json`);
+/// its exit code.
+fn file_error(json: bool, file: &Path, err: &anyhow::Error) -> u8 {
+    if json {
+        println!(
+            "{}",
+            json!({"file": file, "verdict": "error", "error": format!("{err:#}")})
+        );
+    }
+    eprintln!("faultline: error: {err:#}");
+    EXIT_ERROR
 }
 
 #[cfg(test)]
