@@ -318,6 +318,16 @@ pub struct TxnReport {
 impl TxnReport {
     /// One line: `txn-list-append (strict-serializable): INVALID: 2 G-single, 1 G2-item (...)`.
     pub fn summary(&self) -> String {
+        format!(
+            "txn-list-append ({}): {}",
+            self.consistency,
+            self.findings()
+        )
+    }
+
+    /// The summary without the check's name and level, for places that
+    /// show them beside it: `INVALID: 2 G-single, 1 G2-item (...)`.
+    pub fn findings(&self) -> String {
         let verdict = match self.verdict {
             Verdict::Valid => "valid",
             Verdict::Invalid => "INVALID",
@@ -335,7 +345,7 @@ impl TxnReport {
             .filter(|(class, _)| judge(class, self.consistency) == Judgement::Allowed)
             .map(|(class, count)| format!("{count} {class}"))
             .collect();
-        let mut line = format!("txn-list-append ({}): {verdict}", self.consistency);
+        let mut line = verdict.to_string();
         if !forbidden.is_empty() {
             let listed: Vec<String> = forbidden
                 .iter()
